@@ -1,0 +1,1 @@
+"""The spec language: models, loader with positions, validation, schemas."""

@@ -1,0 +1,118 @@
+"""An index over validated resources, with what the VDC network types imply.
+
+Validation, the desired graph and onboarding all ask the same questions ("which networks does
+this VDC have?", "which firewall is this name?"); they ask them here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections import defaultdict
+from functools import cache
+from pathlib import Path
+
+from controller.spec.models import PrivateNetworkSpec, Resource, VirtualDatacenterSpec, address_of
+
+PUBLIC_NETWORK = "public"
+DEFAULT_NETWORK = "default"
+
+
+def vdc_zone(spec: VirtualDatacenterSpec) -> str:
+    """The VDC's availability zone: as given, or the region's first."""
+    return spec.availability_zone or f"{spec.region}a"
+
+
+def implied_networks(vdc: Resource) -> list[Resource]:
+    """The networks a VDC's `network.type` creates, as PrivateNetwork resources.
+
+    default: `public` (first /24 of the range, internet gateway) and `default` (second /24, NAT'd).
+    custom: `default`, as described in `network`. none: nothing.
+    """
+    spec: VirtualDatacenterSpec = vdc.spec
+    net = spec.network
+    zone = net.availability_zone or vdc_zone(spec)
+    meta = {"enterprise": vdc.metadata.enterprise, "vdc": vdc.metadata.name, "protect": vdc.metadata.protect}
+    out: list[Resource] = []
+    if net.type == "default":
+        rng = ipaddress.IPv4Network(spec.address_range)
+        if rng.prefixlen > 23:
+            return []  # validation reports this
+        subnets = rng.subnets(new_prefix=24)
+        public, private = next(subnets), next(subnets)
+        out.append(_net(vdc, PUBLIC_NETWORK, meta, PrivateNetworkSpec(cidr=str(public), availability_zone=zone,
+                                                                     internet_gateway=True)))
+        out.append(_net(vdc, DEFAULT_NETWORK, meta, PrivateNetworkSpec(cidr=str(private), availability_zone=zone,
+                                                                      nat_gateway=True)))
+    elif net.type == "custom":
+        cidr = net.cidr or str(next(ipaddress.IPv4Network(spec.address_range).subnets(new_prefix=24))) \
+            if ipaddress.IPv4Network(spec.address_range).prefixlen <= 24 else spec.address_range
+        out.append(_net(vdc, DEFAULT_NETWORK, meta, PrivateNetworkSpec(
+            cidr=cidr, availability_zone=zone, internet_gateway=net.internet_gateway, nat_gateway=net.nat_gateway)))
+    return out
+
+
+def _net(vdc: Resource, name: str, meta: dict, spec: PrivateNetworkSpec) -> Resource:
+    return Resource(kind="PrivateNetwork", metadata={"name": name, **meta}, spec=spec, file=vdc.file, line=vdc.line)
+
+
+@cache
+def instance_types() -> dict[str, list[int]]:
+    """[maxNetworkInterfaces, ipv4PerInterface, vcpus, memoryMiB] per instance type (a dated, offline table)."""
+    data = json.loads((Path(__file__).parent / "data" / "instance_types.json").read_text())
+    return data["types"]
+
+
+class Catalog:
+    """Every resource of a spec tree, indexed by address and by (enterprise, vdc, kind)."""
+
+    def __init__(self, resources: list[Resource]):
+        self.resources: list[Resource] = []
+        self.by_address: dict[str, Resource] = {}
+        self._scoped: dict[tuple[str | None, str | None, str], dict[str, Resource]] = defaultdict(dict)
+        self.implied: set[str] = set()  # addresses of the networks that VDC network types create
+        for r in resources:
+            self.add(r)
+            if r.kind == "VirtualDatacenter":
+                for n in implied_networks(r):
+                    self.implied.add(n.address)
+                    self.add(n)
+
+    def add(self, r: Resource) -> None:
+        self.resources.append(r)
+        self.by_address.setdefault(r.address, r)
+        self._scoped[(r.metadata.enterprise, r.metadata.vdc, r.kind)].setdefault(r.name, r)
+
+    def get(self, kind: str, name: str, enterprise: str | None, vdc: str | None = None) -> Resource | None:
+        return self.by_address.get(address_of(kind, name, enterprise, vdc))
+
+    def of_kind(self, kind: str) -> list[Resource]:
+        return [r for r in self.resources if r.kind == kind]
+
+    def in_vdc(self, enterprise: str, vdc: str, kind: str) -> dict[str, Resource]:
+        return self._scoped.get((enterprise, vdc, kind), {})
+
+    def vdc_of(self, r: Resource) -> Resource | None:
+        if not r.metadata.vdc:
+            return None
+        return self.get("VirtualDatacenter", r.metadata.vdc, r.metadata.enterprise)
+
+    def enterprises(self) -> list[Resource]:
+        return self.of_kind("Enterprise")
+
+    def for_enterprise(self, enterprise: str) -> list[Resource]:
+        return [r for r in self.resources if r.enterprise == enterprise]
+
+    def volume(self, enterprise: str, vdc: str | None, name: str) -> Resource | None:
+        """A volume named by a VM: in the VM's VDC first, else at the region (cloud location) level."""
+        return self.get("Volume", name, enterprise, vdc) or self.get("Volume", name, enterprise, None)
+
+    def public_ip(self, enterprise: str, vdc: str | None, name: str) -> Resource | None:
+        return self.get("PublicIp", name, enterprise, vdc) or self.get("PublicIp", name, enterprise, None)
+
+    def template_ami(self, vm: Resource) -> str | None:
+        t = vm.spec.template
+        if t.startswith("ami-"):
+            return t
+        tpl = self.get("Template", t, vm.metadata.enterprise)
+        return tpl.spec.ami if tpl else None

@@ -1,0 +1,631 @@
+"""Validation: each document against its kind's model, then the rules across documents.
+
+Every error of a run is collected (never only the first) and pinned to file, line, column and
+field path. Nothing here calls AWS.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from controller.spec.catalog import PUBLIC_NETWORK, Catalog, implied_networks, instance_types, vdc_zone
+from controller.spec.diagnostics import Diagnostic, SpecError
+from controller.spec.loader import Document, PathKey, dotted, load_tree
+from controller.spec.models import (
+    ACCESS_KEY_RE,
+    API_VERSION,
+    KINDS,
+    Envelope,
+    Resource,
+)
+
+
+@dataclass
+class Specs:
+    """A loaded, validated spec tree."""
+
+    catalog: Catalog
+    documents: int = 0
+    files: int = 0
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    def summary(self) -> str:
+        counts = Counter(r.kind for r in self.catalog.resources if r.address not in self.catalog.implied)
+        parts = [f"{counts[k]} {k}" for k in KINDS if counts[k]]
+        return f"valid: {self.documents} documents in {self.files} files ({', '.join(parts) or 'nothing'})"
+
+
+def load_specs(specs_dir: Path) -> Specs:
+    """Load and validate a spec tree; raise SpecError with every diagnostic if anything is wrong."""
+    docs, diags = load_tree(specs_dir)
+    resources, parse_diags = parse_documents(docs)
+    diags += parse_diags
+    v = Validator(resources, docs)
+    v.run()
+    diags += v.diags
+    if diags:
+        raise SpecError(diags)
+    specs = Specs(catalog=v.catalog, documents=len(docs), files=len({d.file for d in docs}))
+    return specs
+
+
+# ------------------------------------------------------------------------------------------------
+# One document
+
+
+_FIELD_NAMES: set[str] | None = None
+
+
+def _all_field_names() -> set[str]:
+    global _FIELD_NAMES
+    if _FIELD_NAMES is None:
+        names: set[str] = {"apiVersion", "kind", "metadata", "spec"}
+        seen: set[type] = set()
+
+        def walk(model: type[BaseModel]) -> None:
+            if model in seen:
+                return
+            seen.add(model)
+            for fname, f in model.model_fields.items():
+                names.add(f.alias or fname)
+                for t in _model_types(f.annotation):
+                    walk(t)
+
+        for k in KINDS.values():
+            walk(k.spec)
+        from controller.spec.models import Metadata
+
+        walk(Metadata)
+        _FIELD_NAMES = names
+    return _FIELD_NAMES
+
+
+def _model_types(annotation: Any) -> Iterable[type[BaseModel]]:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        return
+    for arg in typing.get_args(annotation):
+        yield from _model_types(arg)
+
+
+def _suggest(word: str) -> str | None:
+    m = difflib.get_close_matches(word, sorted(_all_field_names()), n=1, cutoff=0.6)
+    return f"did you mean {m[0]!r}?" if m else None
+
+
+def _pydantic_diags(doc: Document, err: ValidationError, prefix: PathKey) -> list[Diagnostic]:
+    out = []
+    for e in err.errors(include_url=False):
+        loc = (*prefix, *e["loc"])
+        etype = e["type"]
+        msg = e["msg"].removeprefix("Value error, ")
+        fix = None
+        if etype == "extra_forbidden":
+            key = str(e["loc"][-1])
+            line, col = doc.position(loc, key=True)
+            msg = f"unknown field {key!r}"
+            fix = _suggest(key) or "remove it; the JSON Schemas in schemas/ list every field"
+        elif etype == "missing":
+            line, col = doc.position(loc[:-1])
+            msg = f"missing required field {loc[-1]!r}"
+        else:
+            line, col = doc.position(loc)
+            if etype == "string_pattern_mismatch" and loc[-1] in ("name", "enterprise", "vdc", "reseller"):
+                msg = f"{e['input']!r} is not a valid name: use lowercase letters, digits and '-', 1 to 63 characters"
+            elif etype == "literal_error":
+                msg = f"{e['input']!r} is not allowed: {msg[0].lower()}{msg[1:]}"
+            elif etype in ("model_type", "dict_type"):
+                msg = f"expected a mapping, got {type(e['input']).__name__}"
+            elif etype == "list_type":
+                msg = f"expected a list, got {type(e['input']).__name__}"
+        out.append(Diagnostic(doc.file, line, col, msg, dotted(loc), fix=fix))
+    return out
+
+
+def parse_documents(docs: list[Document]) -> tuple[list[Resource], list[Diagnostic]]:
+    resources: list[Resource] = []
+    diags: list[Diagnostic] = []
+    for doc in docs:
+        r, d = parse_document(doc)
+        diags += d
+        if r is not None:
+            resources.append(r)
+    return resources, diags
+
+
+def parse_document(doc: Document) -> tuple[Resource | None, list[Diagnostic]]:
+    data = doc.data
+    if not isinstance(data, dict):
+        return None, [Diagnostic(doc.file, doc.line, doc.col, "a document must be a mapping with apiVersion, kind, "
+                                 "metadata and spec")]
+    kind = data.get("kind")
+    if kind not in KINDS:
+        line, col = doc.position(("kind",)) if "kind" in data else (doc.line, doc.col)
+        if kind is None:
+            return None, [Diagnostic(doc.file, line, col, "missing required field 'kind'", "kind",
+                                     fix=f"one of: {', '.join(KINDS)}")]
+        close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
+        return None, [Diagnostic(doc.file, line, col, f"unknown kind {kind!r}", "kind",
+                                 fix=f"did you mean {close[0]!r}?" if close else f"one of: {', '.join(KINDS)}")]
+    diags: list[Diagnostic] = []
+    try:
+        env = Envelope.model_validate(data)
+    except ValidationError as e:
+        diags += _pydantic_diags(doc, e, ())
+        for d in diags:
+            if d.path == "apiVersion" and "not allowed" in d.message:
+                object.__setattr__(d, "fix", f"write apiVersion: {API_VERSION}")
+        return None, diags
+    info = KINDS[kind]
+    md = env.metadata
+    line, col = doc.position(("metadata",))
+    if info.enterprise and not md.enterprise:
+        diags.append(Diagnostic(doc.file, line, col, f"a {kind} needs metadata.enterprise", "metadata.enterprise"))
+    if not info.enterprise and md.enterprise:
+        diags.append(Diagnostic(doc.file, *doc.position(("metadata"), key=True),
+                                f"an {kind} is not inside an enterprise: remove metadata.enterprise",
+                                "metadata.enterprise"))
+    if info.vdc == "required" and not md.vdc:
+        diags.append(Diagnostic(doc.file, line, col, f"a {kind} lives in a virtual datacenter: set metadata.vdc",
+                                "metadata.vdc"))
+    if info.vdc == "forbidden" and md.vdc:
+        diags.append(Diagnostic(doc.file, *doc.position(("metadata", r.vdc), key=True),
+                                f"a {kind} is not inside a virtual datacenter: remove metadata.vdc", "metadata.vdc"))
+    try:
+        spec = info.spec.model_validate(env.spec)
+    except ValidationError as e:
+        diags += _pydantic_diags(doc, e, ("spec",))
+        return None, diags
+    if diags:
+        return None, diags
+    return Resource(kind=kind, metadata=md, spec=spec, file=doc.file, line=doc.line), []
+
+
+# ------------------------------------------------------------------------------------------------
+# Rules across documents
+
+
+def _net(cidr: str) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network(cidr)
+
+
+class Validator:
+    def __init__(self, resources: list[Resource], docs: list[Document]):
+        self.resources = resources
+        self.docs = {(d.file, d.line): d for d in docs}
+        self.diags: list[Diagnostic] = []
+        self.catalog = Catalog([])
+
+    # -- helpers
+
+    def error(self, r: Resource, path: PathKey, message: str, fix: str | None = None, key: bool = False) -> None:
+        doc = self.docs.get((r.file, r.line))
+        line, col = doc.position(path, key=key) if doc else (r.line, 1)
+        self.diags.append(Diagnostic(r.file, line, col, message, dotted(path), fix=fix))
+
+    def ref(self, r: Resource, path: PathKey, kind: str, name: str, found: Resource | None,
+            vdc: str | None = None) -> bool:
+        """Report a dangling reference from ``r`` to ``kind`` ``name`` looked up in ``vdc`` (or the enterprise)."""
+        if found is not None:
+            return True
+        ent = None if kind == "Enterprise" else r.metadata.enterprise
+        known = sorted(self.catalog.in_vdc(ent, vdc, kind))
+        close = difflib.get_close_matches(name, known, n=1)
+        where = (f"virtual datacenter {vdc!r}" if vdc else f"enterprise {r.metadata.enterprise!r}") \
+            if kind != "Enterprise" else "the specs"
+        fix = f"did you mean {close[0]!r}?" if close else (f"known: {', '.join(known)}" if known else
+                                                          f"add a {kind} named {name!r}")
+        self.error(r, path, f"{kind} {name!r} not found in {where}", fix)
+        return False
+
+    # -- the run
+
+    def run(self) -> None:
+        self.check_unique()
+        self.catalog = Catalog(self.resources)
+        for r in self.resources:
+            getattr(self, f"check_{r.kind}", lambda _r: None)(r)
+            self.check_secrets(r)
+        self.check_networks()
+        self.check_addresses()
+        self.check_attachments()
+        self.check_quotas()
+        self.check_accounts()
+
+    def check_unique(self) -> None:
+        seen: dict[str, Resource] = {}
+        implied = {n.address: vdc for vdc in self.resources if vdc.kind == "VirtualDatacenter"
+                   for n in implied_networks(vdc)}
+        for r in self.resources:
+            first = seen.get(r.address)
+            if first is not None:
+                self.error(r, ("metadata", "name"), f"duplicate {r.kind} {r.name!r}: {r.address} is already defined "
+                           f"at {first.file}:{first.line}", "names are unique per enterprise, VDC and kind")
+                continue
+            seen[r.address] = r
+            if r.address in implied:
+                vdc = implied[r.address]
+                self.error(r, ("metadata", "name"),
+                           f"network {r.name!r} is created by VDC {vdc.name!r} (network type "
+                           f"{vdc.spec.network.type}); another PrivateNetwork cannot take that name",
+                           "choose another name")
+        self.resources = [r for r in self.resources if seen.get(r.address) is r]
+
+    def check_secrets(self, r: Resource) -> None:
+        """A literal AWS access key anywhere in a document is refused (user data, descriptions, ...)."""
+
+        def walk(value: Any, path: PathKey) -> None:
+            if isinstance(value, str):
+                if ACCESS_KEY_RE.search(value):
+                    self.error(r, path, "a literal AWS access key id is in the specs; secrets never go in YAML",
+                               "reference it instead (credentials.env names an environment variable)")
+            elif isinstance(value, BaseModel):
+                for name, f in type(value).model_fields.items():
+                    walk(getattr(value, name), (*path, f.alias or name))
+            elif isinstance(value, list):
+                for i, v in enumerate(value):
+                    walk(v, (*path, i))
+
+        walk(r.spec, ("spec",))
+
+    # -- per kind
+
+    def _enterprise(self, r: Resource) -> Resource | None:
+        ent = self.catalog.get("Enterprise", r.metadata.enterprise or "", None)
+        if ent is None:
+            self.ref(r, ("metadata"), "Enterprise", r.metadata.enterprise or "", None)
+        return ent
+
+    def _vdc(self, r: Resource) -> Resource | None:
+        if self._enterprise(r) is None or not r.metadata.vdc:
+            return None
+        vdc = self.catalog.vdc_of(r)
+        if vdc is None:
+            self.ref(r, ("metadata", r.vdc), "VirtualDatacenter", r.metadata.vdc, None)
+        return vdc
+
+    def check_Enterprise(self, r: Resource) -> None:
+        s = r.spec
+        if s.reseller:
+            if s.reseller == r.name:
+                self.error(r, ("spec", "reseller"), "an enterprise cannot be its own reseller")
+            else:
+                self.ref(r, ("spec", "reseller"), "Enterprise", s.reseller,
+                         self.catalog.get("Enterprise", s.reseller, None))
+        # cycles in the reseller hierarchy
+        chain = [r.name]
+        cur = s.reseller
+        while cur:
+            if cur in chain:
+                if cur == r.name and len(chain) > 1:
+                    self.error(r, ("spec", "reseller"),
+                               f"reseller cycle: {' -> '.join([*chain, cur])}", "break the cycle")
+                break
+            chain.append(cur)
+            nxt = self.catalog.get("Enterprise", cur, None)
+            cur = nxt.spec.reseller if nxt else None
+        if s.organization == "member" and not s.reseller:
+            self.error(r, ("spec", "organization"), "an organization member needs a reseller (its management "
+                       "enterprise)", "set spec.reseller")
+        if s.billing and s.billing.bucket and not s.billing.report_name:
+            self.error(r, ("spec", "billing"), "billing needs reportName with bucket", "set billing.reportName")
+
+    def check_VirtualDatacenter(self, r: Resource) -> None:
+        ent = self._enterprise(r)
+        s = r.spec
+        if ent and s.region not in ent.spec.regions:
+            self.error(r, ("spec", "region"), f"region {s.region} is not one of enterprise {ent.name!r}'s regions "
+                       f"({', '.join(ent.spec.regions)})", f"add {s.region} to the enterprise's regions")
+        for path, zone in ((("spec", "availabilityZone"), s.availability_zone),
+                           (("spec", "network", "availabilityZone"), s.network.availability_zone)):
+            if zone and not zone.startswith(s.region):
+                self.error(r, path, f"availability zone {zone} is not in region {s.region}")
+        ranges = [s.address_range, *s.address_ranges]
+        for i, cidr in enumerate(s.address_ranges):
+            for j, other in enumerate(ranges[: i + 1]):
+                if _net(cidr).overlaps(_net(other)):
+                    self.error(r, ("spec", "addressRanges", i), f"address range {cidr} overlaps {other}")
+                    break
+        if len(ranges) > 5:
+            self.error(r, ("spec", "addressRanges"), f"{len(ranges)} address ranges: AWS allows 5 per VPC")
+        if s.network.type == "default" and _net(s.address_range).prefixlen > 23:
+            self.error(r, ("spec", "addressRange"), f"network type default needs two /24 networks, and "
+                       f"{s.address_range} is too small", "use a /23 or larger range, or network type custom")
+        if s.network.type == "custom":
+            cidr = s.network.cidr
+            if cidr and not _net(cidr).subnet_of(_net(s.address_range)):
+                self.error(r, ("spec", "network", "cidr"), f"network {cidr} is not inside the VDC's address range "
+                           f"{s.address_range}")
+        if s.default_firewall:
+            self.ref(r, ("spec", "defaultFirewall"), "Firewall", s.default_firewall,
+                     self.catalog.get("Firewall", s.default_firewall, r.metadata.enterprise, r.name), r.name)
+
+    def check_PrivateNetwork(self, r: Resource) -> None:
+        vdc = self._vdc(r)
+        if vdc is None:
+            return
+        s = r.spec
+        ranges = [vdc.spec.address_range, *vdc.spec.address_ranges]
+        if not any(_net(s.cidr).subnet_of(_net(x)) for x in ranges):
+            self.error(r, ("spec", "cidr"), f"network {s.cidr} is not inside any address range of VDC "
+                       f"{vdc.name!r} ({', '.join(ranges)})", "add the range to the VDC's addressRanges, or "
+                       "choose a CIDR inside one")
+        if s.availability_zone and not s.availability_zone.startswith(vdc.spec.region):
+            self.error(r, ("spec", "availabilityZone"), f"availability zone {s.availability_zone} is not in the "
+                       f"VDC's region {vdc.spec.region}")
+
+    def check_Firewall(self, r: Resource) -> None:
+        if self._vdc(r) is None:
+            return
+        for direction, key in (("ingress", "from_firewall"), ("egress", "to_firewall")):
+            for i, rule in enumerate(getattr(r.spec, direction) or []):
+                name = getattr(rule, key)
+                if name:
+                    self.ref(r, ("spec", direction, i, "fromFirewall" if key == "from_firewall" else "toFirewall"),
+                             "Firewall", name, self.catalog.get("Firewall", name, r.metadata.enterprise, r.vdc), r.vdc)
+
+    def check_VirtualMachine(self, r: Resource) -> None:
+        vdc = self._vdc(r)
+        if vdc is None:
+            return
+        s = r.spec
+        ent = r.metadata.enterprise
+        if not s.template.startswith("ami-"):
+            tpl = self.catalog.get("Template", s.template, ent)
+            if self.ref(r, ("spec", "template"), "Template", s.template, tpl) and tpl:
+                if tpl.spec.region != vdc.spec.region:
+                    self.error(r, ("spec", "template"), f"template {tpl.name!r} is in {tpl.spec.region}, the VDC "
+                               f"in {vdc.spec.region}", "use a template of the VDC's region")
+        if s.firewall:
+            self.ref(r, ("spec", "firewall"), "Firewall", s.firewall,
+                     self.catalog.get("Firewall", s.firewall, ent, r.vdc), r.vdc)
+        if s.ssh_key:
+            self.ref(r, ("spec", "sshKey"), "User", s.ssh_key, self.catalog.get("User", s.ssh_key, ent))
+        hw = instance_types().get(s.hardware_profile)
+        if hw is None:
+            close = difflib.get_close_matches(s.hardware_profile, list(instance_types()), n=1)
+            self.error(r, ("spec", "hardwareProfile"), f"unknown hardware profile {s.hardware_profile!r}",
+                       f"did you mean {close[0]!r}?" if close else "use an EC2 instance type such as t3.micro")
+        elif len(s.nics) > hw[0]:
+            self.error(r, ("spec", "nics"), f"{len(s.nics)} nics: {s.hardware_profile} allows {hw[0]} network "
+                       "interfaces", "use a larger hardware profile")
+        networks_seen: dict[str, int] = {}
+        zones: set[str] = set()
+        for i, nic in enumerate(s.nics):
+            path = ("spec", "nics", i)
+            net = self.catalog.get("PrivateNetwork", nic.network, ent, r.vdc)
+            if not self.ref(r, (*path, "network"), "PrivateNetwork", nic.network, net, r.vdc) or net is None:
+                continue
+            zones.add(net.spec.availability_zone or vdc_zone(vdc.spec))
+            if nic.network in networks_seen:
+                self.error(r, (*path, "network"), f"nics {networks_seen[nic.network]} and {i} are both on network "
+                           f"{nic.network!r}", "put extra addresses of one network in secondaryIps of one nic")
+            networks_seen[nic.network] = i
+            ips = ([nic.ip] if nic.ip else []) + list(nic.secondary_ips)
+            if hw and len(ips) > hw[1]:
+                self.error(r, (*path, "secondaryIps"), f"{len(ips)} addresses on one nic: {s.hardware_profile} "
+                           f"allows {hw[1]} per interface", "use a larger hardware profile or fewer addresses")
+            cidr = _net(net.spec.cidr)
+            for j, ip in enumerate(ips):
+                ipath = (*path, "ip") if (nic.ip and j == 0) else (*path, "secondaryIps", j - (1 if nic.ip else 0))
+                addr = ipaddress.IPv4Address(ip)
+                if addr not in cidr:
+                    self.error(r, ipath, f"{ip} is not in network {nic.network!r} ({cidr})")
+                    continue
+                offset = int(addr) - int(cidr.network_address)
+                if offset < 4 or addr == cidr.broadcast_address:
+                    self.error(r, ipath, f"{ip} is reserved by AWS in {cidr} (the first four addresses and the last)",
+                               f"use {cidr.network_address + 4} to {cidr.broadcast_address - 1}")
+            if Counter(ips).most_common(1) and Counter(ips).most_common(1)[0][1] > 1:
+                self.error(r, path, f"an address is listed twice on nic {i}")
+            if nic.public_ip:
+                if not net.spec.internet_gateway:
+                    self.error(r, (*path, "publicIp"), f"a public IP needs a public network, and {nic.network!r} "
+                               "has no internet gateway", "put this nic on a network with internetGateway: true")
+                if nic.public_ip != "auto":
+                    self.ref(r, (*path, "publicIp"), "PublicIp", nic.public_ip,
+                             self.catalog.public_ip(ent, r.vdc, nic.public_ip), r.vdc)
+        for i, vol in enumerate(s.volumes):
+            v = self.catalog.volume(ent, r.vdc, vol)
+            if not self.ref(r, ("spec", "volumes", i), "Volume", vol, v, r.vdc) or v is None:
+                continue
+            region = v.spec.region if not v.metadata.vdc else vdc.spec.region
+            if v.metadata.vdc is None and region != vdc.spec.region:
+                self.error(r, ("spec", "volumes", i), f"volume {vol!r} is in region {region}, the VM in "
+                           f"{vdc.spec.region}")
+            if v.spec.availability_zone and zones and v.spec.availability_zone not in zones:
+                self.error(r, ("spec", "volumes", i), f"volume {vol!r} is in {v.spec.availability_zone}, the VM in "
+                           f"{', '.join(sorted(zones))}", "a volume attaches only to VMs of its availability zone")
+
+    def check_Volume(self, r: Resource) -> None:
+        s = r.spec
+        if r.metadata.vdc:
+            vdc = self._vdc(r)
+            if vdc and s.region and s.region != vdc.spec.region:
+                self.error(r, ("spec", "region"), f"a volume in VDC {vdc.name!r} is in its region {vdc.spec.region}",
+                           "remove region")
+            if vdc and s.availability_zone and not s.availability_zone.startswith(vdc.spec.region):
+                self.error(r, ("spec", "availabilityZone"), f"{s.availability_zone} is not in {vdc.spec.region}")
+        else:
+            ent = self._enterprise(r)
+            if not s.region:
+                self.error(r, ("spec",), "a volume outside a VDC needs spec.region (its cloud location)",
+                           "set spec.region, or metadata.vdc")
+            elif ent and s.region not in ent.spec.regions:
+                self.error(r, ("spec", "region"), f"region {s.region} is not one of the enterprise's regions")
+            if s.region and s.availability_zone and not s.availability_zone.startswith(s.region):
+                self.error(r, ("spec", "availabilityZone"), f"{s.availability_zone} is not in {s.region}")
+
+    def check_PublicIp(self, r: Resource) -> None:
+        if r.metadata.vdc:
+            self._vdc(r)
+        else:
+            ent = self._enterprise(r)
+            if not r.spec.region:
+                self.error(r, ("spec",), "a public IP outside a VDC needs spec.region", "set spec.region")
+            elif ent and r.spec.region not in ent.spec.regions:
+                self.error(r, ("spec", "region"), f"region {r.spec.region} is not one of the enterprise's regions")
+        if r.name == "auto":
+            self.error(r, ("metadata", "name"), "'auto' is reserved (publicIp: auto allocates one per nic)")
+
+    def check_User(self, r: Resource) -> None:
+        self._enterprise(r)
+
+    def check_Template(self, r: Resource) -> None:
+        ent = self._enterprise(r)
+        if ent and r.spec.region not in ent.spec.regions:
+            self.error(r, ("spec", "region"), f"region {r.spec.region} is not one of the enterprise's regions")
+
+    def check_LoadBalancer(self, r: Resource) -> None:
+        vdc = self._vdc(r)
+        if vdc is None:
+            return
+        s, ent = r.spec, r.metadata.enterprise
+        zones = set()
+        for i, n in enumerate(s.networks):
+            net = self.catalog.get("PrivateNetwork", n, ent, r.vdc)
+            if self.ref(r, ("spec", "networks", i), "PrivateNetwork", n, net, r.vdc) and net:
+                zones.add(net.spec.availability_zone or vdc_zone(vdc.spec))
+                if not s.internal and not net.spec.internet_gateway:
+                    self.error(r, ("spec", "networks", i), f"an internet-facing load balancer needs public networks, "
+                               f"and {n!r} has no internet gateway", "use public networks or set internal: true")
+        if s.type == "application" and 0 < len(zones) < 2:
+            self.error(r, ("spec", "networks"), "an application load balancer needs networks in at least two "
+                       "availability zones", "add a network of another zone, or use type: classic")
+        if s.firewall:
+            self.ref(r, ("spec", "firewall"), "Firewall", s.firewall, self.catalog.get("Firewall", s.firewall, ent,
+                                                                                        r.vdc), r.vdc)
+        for i, m in enumerate(s.members):
+            self.ref(r, ("spec", "members", i), "VirtualMachine", m,
+                     self.catalog.get("VirtualMachine", m, ent, r.vdc), r.vdc)
+
+    def check_Vpn(self, r: Resource) -> None:
+        self._vdc(r)
+        addr = ipaddress.IPv4Address(r.spec.remote_address)
+        if any(addr in _net(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8",
+                                         "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/3")):
+            self.error(r, ("spec", "remoteAddress"), f"{addr} is not a public address: a site-to-site VPN needs "
+                       "the remote gateway's public IP")
+
+    # -- across resources
+
+    def check_networks(self) -> None:
+        """Networks of one VDC never overlap; NAT'd networks need a public one in the VDC."""
+        by_vdc: dict[tuple[str, str], list[Resource]] = defaultdict(list)
+        for r in self.catalog.of_kind("PrivateNetwork"):
+            by_vdc[(r.metadata.enterprise, r.metadata.vdc)].append(r)
+        for (ent, vdc_name), nets in by_vdc.items():
+            vdc = self.catalog.get("VirtualDatacenter", vdc_name, ent)
+            ordered = sorted(nets, key=lambda n: (_net(n.spec.cidr).network_address, n.address))
+            for a, b in zip(ordered, ordered[1:], strict=False):
+                if _net(a.spec.cidr).overlaps(_net(b.spec.cidr)):
+                    if a.address in self.catalog.implied:
+                        later, other = b, a
+                    elif b.address in self.catalog.implied or (a.file, a.line) > (b.file, b.line):
+                        later, other = a, b
+                    else:
+                        later, other = b, a
+                    path = self._implied_path(later, "cidr")
+                    self.error(later, path, f"network {later.name!r} ({later.spec.cidr}) overlaps network "
+                               f"{other.name!r} ({other.spec.cidr}) in VDC {vdc_name!r}")
+            if not any(n.spec.internet_gateway for n in nets):
+                for n in nets:
+                    if n.spec.nat_gateway:
+                        self.error(n, self._implied_path(n, "natGateway"), f"network {n.name!r} needs a NAT gateway, and VDC {vdc_name!r} has no "
+                                   "public network to put it in",
+                                   "add a PrivateNetwork with internetGateway: true to the VDC")
+
+    def _implied_path(self, n: Resource, field: str) -> PathKey:
+        """Where a network's field is written: its own document, or the VDC that implies it."""
+        if n.address not in self.catalog.implied:
+            return ("spec", field)
+        vdc = self.catalog.vdc_of(n)
+        if vdc is not None and vdc.spec.network.type == "default":
+            return ("spec", "addressRange")
+        return ("spec", "network", field)
+
+    def check_addresses(self) -> None:
+        """No two nics share an address; a public IP goes on one nic only."""
+        ips: dict[tuple[str, str, str], tuple[Resource, PathKey]] = {}
+        eips: dict[str, tuple[Resource, PathKey]] = {}
+        for r in self.catalog.of_kind("VirtualMachine"):
+            for i, nic in enumerate(r.spec.nics):
+                for j, ip in enumerate(([nic.ip] if nic.ip else []) + list(nic.secondary_ips)):
+                    path = ("spec", "nics", i, "ip") if (nic.ip and j == 0) else (
+                        "spec", "nics", i, "secondaryIps", j - (1 if nic.ip else 0))
+                    key = (r.metadata.enterprise, r.vdc, ip)
+                    if key in ips and ips[key][0] is not r:
+                        other = ips[key][0]
+                        self.error(r, path, f"address {ip} is already used by {other.address} ({other.file}:"
+                                   f"{other.line})")
+                    ips.setdefault(key, (r, path))
+                if nic.public_ip and nic.public_ip != "auto":
+                    p = self.catalog.public_ip(r.metadata.enterprise, r.vdc, nic.public_ip)
+                    if p is None:
+                        continue
+                    if p.address in eips:
+                        other = eips[p.address][0]
+                        self.error(r, ("spec", "nics", i, "publicIp"), f"public IP {nic.public_ip!r} is already on "
+                                   f"{other.address}", "a public IP goes on one nic only")
+                    eips.setdefault(p.address, (r, ()))
+
+    def check_attachments(self) -> None:
+        owners: dict[str, Resource] = {}
+        for r in self.catalog.of_kind("VirtualMachine"):
+            for i, name in enumerate(r.spec.volumes):
+                v = self.catalog.volume(r.metadata.enterprise, r.vdc, name)
+                if v is None:
+                    continue
+                if v.address in owners:
+                    self.error(r, ("spec", "volumes", i), f"volume {name!r} is already attached to "
+                               f"{owners[v.address].address}", "a volume attaches to one VM at a time")
+                owners.setdefault(v.address, r)
+
+    def check_quotas(self) -> None:
+        """Quota arithmetic over the specs: what the specs ask for must fit the enterprise's quotas."""
+        for ent in self.catalog.enterprises():
+            q = ent.spec.quotas
+            mine = [r for r in self.catalog.for_enterprise(ent.name) if r.kind != "Enterprise"]
+            vms = [r for r in mine if r.kind == "VirtualMachine" and r.spec.state != "undeployed"]
+            counts = {
+                "virtualMachines": len(vms),
+                "virtualDatacenters": sum(r.kind == "VirtualDatacenter" for r in mine),
+                "publicIps": sum(r.kind == "PublicIp" for r in mine) + sum(
+                    1 for vm in vms for n in vm.spec.nics if n.public_ip == "auto"),
+                "volumeGiB": sum(r.spec.size_gi_b for r in mine if r.kind == "Volume") + sum(
+                    (vm.spec.boot_disk.size_gi_b if vm.spec.boot_disk else 8) for vm in vms),
+            }
+            for key, used in counts.items():
+                limit = getattr(q, {"virtualMachines": "virtual_machines", "virtualDatacenters": "virtual_datacenters",
+                                    "publicIps": "public_ips", "volumeGiB": "volume_gi_b"}[key])
+                if limit is not None and used > limit:
+                    self.error(ent, ("spec", "quotas", key), f"quota {key} of enterprise {ent.name!r} is {limit}, "
+                               f"and the specs ask for {used}", "raise the quota or remove resources")
+
+    def check_accounts(self) -> None:
+        seen: dict[str, Resource] = {}
+        for ent in self.catalog.enterprises():
+            acct = ent.spec.account
+            if acct is None:
+                continue
+            if acct in seen:
+                self.error(ent, ("spec", "account"), f"account {acct} already belongs to enterprise "
+                           f"{seen[acct].name!r}: one AWS account belongs to one enterprise")
+            seen.setdefault(acct, ent)
+
+
+def validate_tree(specs_dir: Path) -> tuple[Specs | None, list[Diagnostic]]:
+    try:
+        return load_specs(specs_dir), []
+    except SpecError as e:
+        return None, e.diagnostics
