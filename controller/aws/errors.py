@@ -1,0 +1,52 @@
+"""Turn botocore errors into ResourceError naming the address and the operation.
+
+No bare ClientError escapes the aws/ and kinds/ layers. NotFound on a delete is success (the
+kinds decide with ``is_not_found``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import botocore.exceptions
+
+from controller.errors import ResourceError
+
+THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+              "RequestThrottled", "SlowDown", "EC2ThrottledException"}
+TRANSIENT = THROTTLING | {"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable",
+                          "DependencyViolation", "IncorrectState", "IncorrectInstanceState"}
+
+
+def error_code(e: BaseException) -> str:
+    if isinstance(e, botocore.exceptions.ClientError):
+        return str(e.response.get("Error", {}).get("Code", "Error"))
+    if isinstance(e, ResourceError):
+        return e.code
+    return type(e).__name__
+
+
+def is_not_found(e: BaseException) -> bool:
+    code = error_code(e)
+    return code.endswith(".NotFound") or code.endswith("NotFound") or code in {
+        "InvalidAllocationID.NotFound", "InvalidAssociationID.NotFound", "LoadBalancerNotFound",
+        "NoSuchEntity", "InvalidAttachment.NotFound"}
+
+
+@contextmanager
+def aws_call(address: str, operation: str) -> Iterator[None]:
+    """Wrap AWS calls made for one resource: any failure becomes a ResourceError."""
+    try:
+        yield
+    except ResourceError:
+        raise
+    except botocore.exceptions.ClientError as e:
+        err = e.response.get("Error", {})
+        code = str(err.get("Code", "Error"))
+        raise ResourceError(address, operation, code, str(err.get("Message", "")).strip(),
+                            retryable=code in TRANSIENT) from e
+    except botocore.exceptions.WaiterError as e:
+        raise ResourceError(address, operation, "WaiterTimeout", str(e), retryable=True) from e
+    except (botocore.exceptions.BotoCoreError, ConnectionError) as e:
+        raise ResourceError(address, operation, type(e).__name__, str(e), retryable=True) from e
