@@ -1,0 +1,1 @@
+"""The reconcile engine: desired graph -> observe -> diff -> plan -> apply."""

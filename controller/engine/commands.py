@@ -1,0 +1,143 @@
+"""`controller plan` and `controller apply`: load -> validate -> desired -> observe -> diff -> plan -> apply."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from controller.cli import command, print_diagnostics
+from controller.engine.apply import Applier, Report
+from controller.engine.plan import Plan, Planned, fingerprint, make_plan
+from controller.errors import ConfigError, StaleStateError
+from controller.spec.diagnostics import SpecError
+from controller.spec.validate import Specs, load_specs
+
+DEFAULT_MAX_DELETES = 10
+
+
+def _load(args: argparse.Namespace) -> Specs | None:
+    try:
+        return load_specs(Path(args.specs))
+    except SpecError as e:
+        print_diagnostics(e.diagnostics)
+        print("nothing was planned: every spec file must load and validate first", file=sys.stderr)
+        return None
+
+
+def _plan_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--enterprise", help="plan only this enterprise")
+    p.add_argument("--out", help="save the plan to FILE (apply it later with `controller apply FILE`)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON (format in docs/plan-format.md)")
+    p.add_argument("--all", action="store_true", help="also list objects that are up to date")
+    p.add_argument("--parallelism", type=int, default=10, help="parallel AWS calls (default 10)")
+
+
+@command("plan", "show what apply would change in AWS, and why")(_plan_args)
+def cmd_plan(args: argparse.Namespace) -> int:
+    from controller.render.human import render_plan
+
+    specs = _load(args)
+    if specs is None:
+        return 1
+    planned = make_plan(specs, args.enterprise, parallelism=args.parallelism)
+    plan = planned.plan
+    if args.out:
+        plan.save(Path(args.out))
+    if args.json:
+        print(json.dumps(plan.to_json(), indent=2, default=str))
+    else:
+        render_plan(plan, verbose=args.all)
+        if args.out:
+            print(f"\nSaved the plan to {args.out}: apply exactly it with `controller apply {args.out}`.")
+    if any(c.error for c in plan.changes):
+        return 1
+    return 2 if plan.has_changes else 0
+
+
+def _apply_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("plan_file", nargs="?", metavar="FILE", help="a plan saved with `plan --out`")
+    p.add_argument("--enterprise", help="apply only this enterprise")
+    p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--parallelism", type=int, default=10, help="objects changed at once (default 10)")
+    p.add_argument("--max-deletes", type=int, default=DEFAULT_MAX_DELETES,
+                   help=f"refuse a plan that deletes or replaces more objects than this (default {DEFAULT_MAX_DELETES})")
+    p.add_argument("--allow-deletes", action="store_true", help="lift the --max-deletes guard")
+    p.add_argument("--json", action="store_true", help="print the apply report as JSON")
+
+
+def check_plan(plan: Plan, max_deletes: int, allow_deletes: bool) -> None:
+    blocked = plan.blocked()
+    if blocked:
+        lines = []
+        for c in blocked:
+            why = c.error or f"protected (metadata.protect: true): refusing to {c.action} it"
+            lines.append(f"  {c.address}: {why}")
+        raise ConfigError("the plan cannot be applied, nothing was changed:\n" + "\n".join(lines))
+    if plan.deletes > max_deletes and not allow_deletes:
+        raise ConfigError(f"the plan deletes or replaces {plan.deletes} objects, more than --max-deletes "
+                          f"{max_deletes}; nothing was changed. Check the plan, then pass --allow-deletes "
+                          "(or a higher --max-deletes)")
+
+
+@command("apply", "make AWS match the specs (a fresh plan, or exactly a saved one)")(_apply_args)
+def cmd_apply(args: argparse.Namespace) -> int:
+    from controller.render.human import console, render_outcome, render_plan, render_report
+
+    specs = _load(args)
+    if specs is None:
+        return 1
+    out = console()
+    saved = Plan.load(Path(args.plan_file)) if args.plan_file else None
+    only = args.enterprise
+    if saved is not None and only is None and len(saved.enterprises) == 1:
+        only = saved.enterprises[0]
+    planned = make_plan(specs, only, parallelism=args.parallelism)
+    if saved is not None:
+        _check_saved(saved, planned)
+        plan = saved
+    else:
+        plan = planned.plan
+        if not args.json:
+            render_plan(plan, out)
+    check_plan(plan, args.max_deletes, args.allow_deletes)
+    if not plan.has_changes:
+        if args.json:
+            print(json.dumps({"outcomes": [], "summary": {}, "failed": 0}))
+        return 0
+    if not args.auto_approve and saved is None:
+        if not sys.stdin.isatty():
+            raise ConfigError("apply needs confirmation: run it in a terminal, or pass --auto-approve")
+        answer = input("\nApply these changes? Only 'yes' is accepted: ")
+        if answer.strip() != "yes":
+            print("Apply cancelled; nothing was changed.")
+            return 1
+    out.print("\nApplying:")
+    applier = Applier(planned.session, planned.graph, planned.observed, args.parallelism,
+                      on_event=(lambda o: None) if args.json else (lambda o: render_outcome(o, out)))
+    report = applier.apply(plan.changes)
+    if args.json:
+        print(json.dumps(_report_json(report), indent=2))
+    else:
+        render_report(report, out)
+    return 1 if report.failed else 0
+
+
+def _check_saved(saved: Plan, fresh: Planned) -> None:
+    if saved.desired_digest != fresh.graph.digest():
+        raise StaleStateError("the specs changed since this plan was made; nothing was changed. Make a new plan")
+    if saved.fingerprint != fingerprint(fresh.observed):
+        raise StaleStateError("live AWS state changed since this plan was made; nothing was changed. "
+                              "Make a new plan")
+
+
+def _report_json(report: Report) -> dict[str, object]:
+    return {
+        "seconds": round(report.seconds, 3),
+        "api_calls": report.api_calls,
+        "summary": report.counts(),
+        "failed": len(report.failed),
+        "skipped": len(report.skipped),
+        "outcomes": [o.__dict__ for o in report.outcomes],
+    }

@@ -1,0 +1,165 @@
+"""Diff: desired nodes against live objects -> one Change per object, each with a human reason.
+
+Only the props a user set are compared (a field left out is not drift). References compare by
+node id: a live AWS id is mapped back to the node that owns it. Set-valued props (rules, routes,
+address ranges) compare as sorted sets. A change to a `force_new` prop means replacement, and
+replacement spreads to the nodes whose `force_new` props refer to a replaced node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from controller.engine.observe import Observed
+from controller.graph import Graph, Node, Ref, refs_in
+from controller.kinds import REGISTRY
+from controller.kinds.base import TAG_ADDRESS, TAG_PROTECT, Live, ownership_tags
+
+ACTIONS = ("create", "update", "replace", "delete", "adopt", "no-op")
+
+
+@dataclass
+class FieldChange:
+    path: str
+    before: Any
+    after: Any
+    forces_replacement: bool = False
+
+
+@dataclass
+class Change:
+    id: str
+    kind: str
+    enterprise: str
+    action: str
+    reason: str
+    fields: list[FieldChange] = field(default_factory=list)
+    aws_id: str | None = None
+    protected: bool = False
+    source: str = ""
+    error: str | None = None
+
+    @property
+    def address(self) -> str:
+        return self.id
+
+
+def canon(value: Any, index: dict[str, str], sort: bool = False) -> Any:
+    """A comparable, printable form: references and known AWS ids become node ids."""
+    if isinstance(value, Ref):
+        return f"→{value.id}" if value.attr == "id" else f"→{value.id}.{value.attr}"
+    if isinstance(value, str) and value in index:
+        return f"→{index[value]}"
+    if isinstance(value, dict):
+        return {k: canon(v, index) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [canon(v, index) for v in value]
+        return sorted(items, key=lambda x: json.dumps(x, sort_keys=True, default=str)) if sort else items
+    return value
+
+
+def secret_view(value: Any) -> str:
+    digest = hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"(sensitive, sha256:{digest})"
+
+
+def compare(node: Node, live: Live, index: dict[str, str]) -> list[FieldChange]:
+    kind = REGISTRY[node.kind]
+    out = []
+    for f in sorted(node.compared):
+        want = node.props.get(f)
+        if want is None:
+            continue
+        sort = f in kind.set_fields
+        a, b = canon(want, index, sort), canon(live.props.get(f), index, sort)
+        if a == b or (sort and DeepDiff(a, b, ignore_order=True) == {}):
+            continue
+        if f in kind.secret_fields:
+            a, b = secret_view(want), secret_view(live.props.get(f))
+        out.append(FieldChange(f, b, a, forces_replacement=f in kind.force_new))
+    if live.derived:
+        return out
+    # identity tags: the Name restored, protection recorded (renaming in the console is drift)
+    want_tags = ownership_tags(node)
+    have = {k: live.tags.get(k) for k in want_tags}
+    if live.tags.get(TAG_PROTECT) and not node.protect:
+        have[TAG_PROTECT] = live.tags[TAG_PROTECT]
+        want_tags = {**want_tags, TAG_PROTECT: None}  # type: ignore[dict-item]
+    tag_diff = {k: (have.get(k), v) for k, v in want_tags.items() if have.get(k) != v}
+    if tag_diff:
+        out.append(FieldChange("tags", {k: b for k, (b, _) in tag_diff.items()},
+                               {k: a for k, (_, a) in tag_diff.items()}))
+    return out
+
+
+def diff(graph: Graph, observed: Observed) -> list[Change]:
+    changes: dict[str, Change] = {}
+    index = observed.id_index
+    for nid in graph.order():
+        node = graph.nodes[nid]
+        live = observed.live.get(nid)
+        base = {"id": nid, "kind": node.kind, "enterprise": node.enterprise, "protected": node.protect,
+                "source": node.source, "aws_id": live.aws_id if live else None}
+        if node.absent is not None:
+            changes[nid] = Change(**base, action="delete" if live else "no-op",
+                                  reason=node.absent if live else "absent, as desired")
+            continue
+        if live is None:
+            kind = REGISTRY[node.kind]
+            error = kind.check(node, None)
+            shown = [FieldChange(f, None, secret_view(v) if f in kind.secret_fields else canon(v, index))
+                     for f, v in sorted(node.props.items()) if v is not None and v != [] and f in node.compared]
+            changes[nid] = Change(**base, action="create", reason="not in AWS", error=error, fields=shown)
+            continue
+        error = REGISTRY[node.kind].check(node, live)
+        fields = compare(node, live, index)
+        if not fields:
+            changes[nid] = Change(**base, action="no-op", reason="up to date", error=error)
+        elif TAG_ADDRESS not in live.tags and not live.derived:
+            changes[nid] = Change(**base, action="adopt", reason="exists in AWS without ownership tags: adopt it",
+                                  fields=fields, error=error)
+        elif any(f.forces_replacement for f in fields):
+            forced = [f.path for f in fields if f.forces_replacement]
+            changes[nid] = Change(**base, action="replace", fields=fields, error=error,
+                                  reason=f"{', '.join(forced)} changed: forces replacement")
+        else:
+            names = [f.path for f in fields]
+            changes[nid] = Change(**base, action="update", fields=fields, error=error,
+                                  reason=f"{', '.join(names)} differ{'s' if len(names) == 1 else ''}")
+    _spread_replacements(graph, changes)
+    for lid in sorted(observed.live):
+        if lid in graph.nodes:
+            continue
+        live = observed.live[lid]
+        changes[lid] = Change(id=lid, kind=live.kind, enterprise=live.tags.get("controller:enterprise", ""),
+                              action="delete", reason="not in the specs", aws_id=live.aws_id,
+                              protected=live.protected)
+    for dup in observed.duplicates:
+        key = f"{dup.id}#{dup.aws_id}"
+        changes[key] = Change(id=dup.id, kind=dup.kind, enterprise=dup.tags.get("controller:enterprise", ""),
+                              action="delete", aws_id=dup.aws_id, protected=dup.protected,
+                              reason=f"duplicate of {observed.live[dup.id].aws_id} (same ownership tag)")
+    return list(changes.values())
+
+
+def _spread_replacements(graph: Graph, changes: dict[str, Change]) -> None:
+    """A node whose replacement-forcing props refer to a replaced node is replaced too."""
+    for nid in graph.order():
+        ch = changes[nid]
+        if ch.action in ("create", "replace", "delete", "no-op") and ch.action != "no-op":
+            continue
+        node = graph.nodes[nid]
+        kind = REGISTRY[node.kind]
+        for f in sorted(kind.force_new):
+            hit = [r.id for r in refs_in(node.props.get(f)) if changes.get(r.id) and
+                   changes[r.id].action == "replace"]
+            if hit:
+                ch.action = "replace"
+                ch.reason = f"{f} refers to {hit[0]}, which is replaced"
+                ch.fields.append(FieldChange(f, "(replaced)", f"→{hit[0]}", forces_replacement=True))
+                break

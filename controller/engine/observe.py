@@ -1,0 +1,123 @@
+"""Desired graph and observation.
+
+desired(): spec resources -> nodes, through each kind's expand().
+observe(): one batched, tag-filtered describe per kind per region per enterprise, in parallel;
+read-only. Returns every live object we own, keyed by node id, and an index from AWS ids to node
+ids so the diff can compare references.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from controller.aws.session import AwsContext, CallCounter, context_for, verify_accounts
+from controller.errors import ConfigError
+from controller.graph import Graph
+from controller.kinds import REGISTRY
+from controller.kinds.base import Live, Observation
+from controller.spec.catalog import Catalog
+from controller.spec.models import Resource
+
+
+def plugins_by_spec_kind() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k in REGISTRY.values():
+        for sk in k.spec_kinds:
+            out.setdefault(sk, []).append(k.name)
+    return out
+
+
+def desired(catalog: Catalog, enterprises: list[str]) -> Graph:
+    by_spec = plugins_by_spec_kind()
+    graph = Graph()
+    wanted = set(enterprises)
+    for r in catalog.resources:
+        if r.kind == "Enterprise" or r.enterprise not in wanted:
+            continue
+        plugins = by_spec.get(r.kind)
+        if not plugins:
+            raise ConfigError(f"{r.file}:{r.line}: kind {r.kind} cannot be planned yet by this version")
+        for plugin in plugins:
+            for node in REGISTRY[plugin].expand(r, catalog):
+                graph.add(node)
+    missing = graph.missing_refs()
+    if missing:
+        nid, dep = missing[0]
+        raise ConfigError(f"{nid} refers to {dep}, which no document defines")
+    graph.order()  # a cycle is an error before anything is observed
+    return graph
+
+
+def kind_of(node_id: str) -> str:
+    return node_id.split("@")[0].split("/")[-2]
+
+
+@dataclass
+class Observed:
+    live: dict[str, Live] = field(default_factory=dict)
+    duplicates: list[Live] = field(default_factory=list)
+    id_index: dict[str, str] = field(default_factory=dict)  # AWS id -> node id
+    enterprises: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, live: Live) -> None:
+        if live.id in self.live and self.live[live.id].aws_id != live.aws_id:
+            self.duplicates.append(live)
+            return
+        self.live[live.id] = live
+        if not live.derived:
+            self.id_index[live.aws_id] = live.id
+
+
+@dataclass
+class Session:
+    """The AWS side of one run: a context per enterprise, sharing one call counter."""
+
+    contexts: dict[str, AwsContext]
+    enterprises: dict[str, Resource]
+    counter: CallCounter
+
+    @classmethod
+    def open(cls, catalog: Catalog, names: list[str], parallelism: int = 10, verify: bool = True) -> Session:
+        counter = CallCounter()
+        ents = {e.name: e for e in catalog.enterprises() if e.name in names}
+        contexts = {n: context_for(e, counter=counter, max_pool=max(10, parallelism * 2)) for n, e in ents.items()}
+        if verify:
+            verify_accounts([(ents[n], contexts[n]) for n in sorted(contexts)])
+        return cls(contexts, ents, counter)
+
+
+def select_enterprises(catalog: Catalog, only: str | None) -> list[str]:
+    names = sorted(e.name for e in catalog.enterprises())
+    if only is None:
+        return names
+    if only not in names:
+        raise ConfigError(f"enterprise {only!r} is not in the specs (known: {', '.join(names) or 'none'})")
+    return [only]
+
+
+def observe(session: Session, graph: Graph, workers: int = 16) -> Observed:
+    started = time.monotonic()
+    out = Observed(enterprises=sorted(session.contexts))
+    jobs: list[tuple[Observation, str]] = []
+    for name, ctx in sorted(session.contexts.items()):
+        for region in session.enterprises[name].spec.regions:
+            obs = Observation(ctx, region)
+            obs.desired = {i: n for i, n in graph.nodes.items() if n.enterprise == name and n.region == region}
+            jobs.extend((obs, k) for k in REGISTRY)
+
+    def run(job: tuple[Observation, str]) -> list[Live]:
+        obs, kind = job
+        lives = [lv for lv in REGISTRY[kind].observe(obs) if kind_of(lv.id) == kind]
+        for lv in lives:
+            lv.attrs.setdefault("region", obs.region)
+        return lives
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="observe") as pool:
+        for lives in pool.map(run, jobs):
+            for lv in lives:
+                out.add(lv)
+    out.seconds = time.monotonic() - started
+    return out

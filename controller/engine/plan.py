@@ -1,0 +1,140 @@
+"""The plan: what will change and why, as one object that the human and JSON views both render.
+
+A saved plan (JSON, format_version 1) records the digest of the desired graph it was made from
+and a fingerprint of everything it observed; `apply FILE` re-observes and refuses, touching
+nothing, when either moved. See docs/plan-format.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller import __version__
+from controller.engine.diff import Change, FieldChange, canon, diff
+from controller.engine.observe import Observed, Session, desired, observe, select_enterprises
+from controller.errors import ConfigError
+from controller.graph import Graph
+from controller.spec.validate import Specs
+
+FORMAT_VERSION = "1"
+SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<=", "no-op": " "}
+
+
+def fingerprint(observed: Observed) -> str:
+    """A digest of every live object the plan saw: ids, AWS ids, compared props and tags."""
+    h = hashlib.sha256()
+    for lid in sorted(observed.live):
+        lv = observed.live[lid]
+        h.update(json.dumps([lid, lv.aws_id, canon(lv.props, {}), lv.tags], sort_keys=True, default=str).encode())
+    for d in sorted(observed.duplicates, key=lambda x: (x.id, x.aws_id)):
+        h.update(f"dup:{d.id}:{d.aws_id}".encode())
+    return h.hexdigest()
+
+
+@dataclass
+class Plan:
+    changes: list[Change]
+    enterprises: list[str]
+    desired_digest: str
+    fingerprint: str
+    api_calls: dict[str, int] = field(default_factory=dict)
+    observe_seconds: float = 0.0
+    created_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    format_version: str = FORMAT_VERSION
+    controller_version: str = __version__
+
+    @property
+    def actionable(self) -> list[Change]:
+        return [c for c in self.changes if c.action != "no-op"]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actionable)
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(c.action for c in self.changes)
+        return {a: counts.get(a, 0) for a in ("create", "update", "replace", "delete", "adopt", "no-op")}
+
+    @property
+    def deletes(self) -> int:
+        return sum(c.action in ("delete", "replace") for c in self.changes)
+
+    def blocked(self) -> list[Change]:
+        """Changes apply refuses: protected objects to delete or replace, and plan-time errors."""
+        return [c for c in self.changes if (c.protected and c.action in ("delete", "replace")) or c.error]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "controller_version": self.controller_version,
+            "created_at": self.created_at,
+            "enterprises": self.enterprises,
+            "desired_digest": self.desired_digest,
+            "fingerprint": self.fingerprint,
+            "summary": self.summary(),
+            "api_calls": {"total": sum(self.api_calls.values()), "by_operation": self.api_calls},
+            "observe_seconds": round(self.observe_seconds, 3),
+            "changes": [_change_json(c) for c in self.changes],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ConfigError(f"saved plan has format version {data.get('format_version')!r}; this controller "
+                              f"reads version {FORMAT_VERSION}: make a new plan")
+        changes = []
+        for c in data["changes"]:
+            fields = [FieldChange(**f) for f in c.pop("fields", [])]
+            c.pop("address", None)
+            changes.append(Change(**c, fields=fields))
+        return cls(changes=changes, enterprises=data["enterprises"], desired_digest=data["desired_digest"],
+                   fingerprint=data["fingerprint"], api_calls=data.get("api_calls", {}).get("by_operation", {}),
+                   created_at=data["created_at"], format_version=data["format_version"],
+                   controller_version=data.get("controller_version", "?"))
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Plan:
+        try:
+            return cls.from_json(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ConfigError(f"cannot read saved plan {path}: {e}") from None
+
+
+def _change_json(c: Change) -> dict[str, Any]:
+    d = asdict(c)
+    d["address"] = c.address
+    return d
+
+
+@dataclass
+class Planned:
+    """A plan and what it was made from: what apply needs to carry it out."""
+
+    plan: Plan
+    graph: Graph
+    observed: Observed
+    session: Session
+
+
+def make_plan(specs: Specs, only: str | None = None, parallelism: int = 10, session: Session | None = None
+              ) -> Planned:
+    names = select_enterprises(specs.catalog, only)
+    graph = desired(specs.catalog, names)
+    session = session or Session.open(specs.catalog, names, parallelism=parallelism)
+    before = session.counter.snapshot()
+    observed = observe(session, graph)
+    changes = diff(graph, observed)
+    calls = session.counter.snapshot()
+    plan = Plan(changes=changes, enterprises=names, desired_digest=graph.digest(),
+                fingerprint=fingerprint(observed), api_calls=calls, observe_seconds=observed.seconds)
+    _ = before
+    return Planned(plan, graph, observed, session)

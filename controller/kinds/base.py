@@ -1,0 +1,275 @@
+"""The kind contract: every AWS kind is a plugin with the same small set of verbs.
+
+    expand(resource, catalog) -> [Node]   spec document -> desired nodes (pure, no AWS)
+    observe(obs) -> [Live]                one batched, tag-filtered describe per region; read-only
+    create(op) -> Live                    idempotent: tags set at creation, ClientToken where taken
+    update(op, changes) -> None           converge the changed fields only
+    delete(op) -> None                    NotFound is success
+
+The engine, not the kind, picks the verb (from the diff). A kind declares what forces
+replacement (`force_new`) and which props compare as sets (`set_fields`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from controller.aws.errors import aws_call, error_code, is_not_found
+from controller.aws.session import AwsContext
+from controller.errors import ResourceError
+from controller.graph import Node, Ref
+from controller.spec.catalog import Catalog
+from controller.spec.models import Resource
+
+TAG_ADDRESS = "controller:address"
+TAG_ENTERPRISE = "controller:enterprise"
+TAG_MANAGED_BY = "controller:managed-by"
+TAG_PROTECT = "controller:protect"
+MANAGED_BY = "controller"
+
+
+@dataclass
+class Live:
+    """One object as observed in AWS, normalized to the shape of the desired props."""
+
+    id: str  # node id (from the ownership tags)
+    kind: str
+    aws_id: str
+    props: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    refs: list[str] = field(default_factory=list)  # AWS ids this object depends on (delete order)
+    attrs: dict[str, Any] = field(default_factory=dict)  # what other nodes may reference (arn, ...)
+    derived: bool = False  # a part of another object (rules of a group, an attachment): no tags of its own
+
+    @property
+    def protected(self) -> bool:
+        return self.tags.get(TAG_PROTECT) == "true"
+
+    @property
+    def address(self) -> str:
+        return self.tags.get(TAG_ADDRESS, self.id).split("@")[0]
+
+
+def tags_of(obj: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in obj.get("Tags") or obj.get("TagSet") or []}
+
+
+def ownership_tags(node: Node) -> dict[str, str]:
+    tags = {TAG_ADDRESS: node.id, TAG_ENTERPRISE: node.enterprise, TAG_MANAGED_BY: MANAGED_BY, "Name": node.name}
+    if node.protect:
+        tags[TAG_PROTECT] = "true"
+    return tags
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def tag_spec(resource_type: str, node: Node) -> list[dict[str, Any]]:
+    return [{"ResourceType": resource_type, "Tags": tag_list(ownership_tags(node))}]
+
+
+def client_token(node: Node) -> str:
+    """Same node, same desired state: same token, so AWS collapses a retried create."""
+    return hashlib.sha256(f"{node.id}:{node.digest()}".encode()).hexdigest()[:64]
+
+
+class Observation:
+    """One enterprise in one region during one observe pass: memoized, paginated describe calls.
+
+    Kinds that need the same listing (instances for VMs and for volume attachments) share one call.
+    """
+
+    def __init__(self, ctx: AwsContext, region: str):
+        self.ctx = ctx
+        self.region = region
+        self.enterprise = ctx.enterprise
+        self._memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self._locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.desired: dict[str, Node] = {}  # the desired nodes of this enterprise and region, by id
+
+    def client(self, service: str = "ec2") -> Any:
+        return self.ctx.client(service, self.region)
+
+    def owned_filter(self) -> list[dict[str, Any]]:
+        return [{"Name": f"tag:{TAG_ENTERPRISE}", "Values": [self.enterprise]}]
+
+    def list(self, service: str, operation: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """All items of a paginated describe call (memoized for this pass)."""
+        memo_key = (service, operation, key, repr(sorted(kwargs.items())))
+        with self._guard:
+            lock = self._locks.setdefault(memo_key, threading.Lock())
+        with lock:
+            if memo_key not in self._memo:
+                self._memo[memo_key] = self._fetch(service, operation, key, kwargs)
+            return self._memo[memo_key]
+
+    def _fetch(self, service: str, operation: str, key: str, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+        c = self.client(service)
+        with aws_call(f"{self.enterprise} in {self.region}", f"observe ({operation})"):
+            if c.can_paginate(operation):
+                items: list[dict[str, Any]] = []
+                for page in c.get_paginator(operation).paginate(**kwargs):
+                    items.extend(_dig(page, key))
+                return items
+            return list(_dig(getattr(c, operation)(**kwargs), key))
+
+    def owned(self, service: str, operation: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """Items carrying this enterprise's ownership tag."""
+        return self.list(service, operation, key, Filters=self.owned_filter(), **kwargs)
+
+
+def _dig(page: dict[str, Any], key: str) -> Iterable[dict[str, Any]]:
+    """`Reservations[].Instances` style keys."""
+    head, _, rest = key.partition("[].")
+    items = page.get(head, [])
+    if not rest:
+        return items
+    return [x for item in items for x in _dig(item, rest)]
+
+
+@dataclass
+class Op:
+    """What a verb gets: the AWS context, the node and its props with references resolved."""
+
+    ctx: AwsContext
+    region: str
+    node: Node | None
+    live: Live | None
+    resolve: Callable[[Any], Any]
+    props: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str = "ec2") -> Any:
+        return self.ctx.client(service, self.region)
+
+    @property
+    def address(self) -> str:
+        return self.node.id if self.node else (self.live.id if self.live else "?")
+
+    def call(self, operation: str, fn: Callable[..., Any], *args: Any, ok_not_found: bool = False,
+             retry_codes: Iterable[str] = (), attempts: int = 10, **kwargs: Any) -> Any:
+        """One AWS call for this resource: errors name the address and the operation.
+
+        ok_not_found: a NotFound answer is success (deletes). retry_codes: codes that mean "not yet"
+        (eventual consistency, a dependency still going away), retried with backoff.
+        """
+        retry = set(retry_codes)
+        delay = 0.2
+        for attempt in range(attempts):
+            try:
+                with aws_call(self.address, operation):
+                    return fn(*args, **kwargs)
+            except ResourceError as e:
+                if ok_not_found and is_not_found(e):
+                    return None
+                if e.code in retry and attempt < attempts - 1:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                raise
+        return None
+
+    def wait(self, what: str, probe: Callable[[], Any], ready: Callable[[Any], bool], timeout: float = 600,
+             failed: Callable[[Any], str | None] = lambda _: None) -> Any:
+        """Poll until ready; a NotFound right after a create is tolerated (eventual consistency)."""
+        deadline = time.monotonic() + timeout
+        delay = 0.5
+        while True:
+            try:
+                with aws_call(self.address, f"wait for {what}"):
+                    value = probe()
+            except ResourceError as e:
+                if not is_not_found(e):
+                    raise
+                value = None
+            if value is not None:
+                if ready(value):
+                    return value
+                reason = failed(value)
+                if reason:
+                    raise ResourceError(self.address, f"wait for {what}", "Failed", reason)
+            if time.monotonic() > deadline:
+                raise ResourceError(self.address, f"wait for {what}", "Timeout", f"not {what} after {timeout:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 10)
+
+
+class Kind:
+    """Base of every kind plugin."""
+
+    name: ClassVar[str]
+    spec_kinds: ClassVar[tuple[str, ...]] = ()  # spec kinds whose documents this plugin expands
+    force_new: ClassVar[frozenset[str]] = frozenset()
+    set_fields: ClassVar[frozenset[str]] = frozenset()
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+    services: ClassVar[tuple[str, ...]] = ("ec2",)
+
+    def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
+        return []
+
+    def observe(self, obs: Observation) -> list[Live]:
+        raise NotImplementedError
+
+    def create(self, op: Op) -> Live:
+        raise NotImplementedError
+
+    def update(self, op: Op, changes: list[str]) -> None:
+        raise NotImplementedError(f"{self.name} cannot be updated in place")
+
+    def delete(self, op: Op) -> None:
+        raise NotImplementedError
+
+    def check(self, node: Node, live: Live | None) -> str | None:
+        """A reason this node cannot be applied at all (found while planning), or None."""
+        return None
+
+    # helpers for plugins -------------------------------------------------------------------
+
+    @staticmethod
+    def live_from(kind: str, obj: dict[str, Any], aws_id: str, props: dict[str, Any],
+                  refs: Iterable[str] = (), **attrs: Any) -> Live | None:
+        tags = tags_of(obj)
+        node_id = tags.get(TAG_ADDRESS)
+        if not node_id:
+            return None
+        return Live(id=node_id, kind=kind, aws_id=aws_id, props=props, tags=tags,
+                    refs=[r for r in refs if r], attrs=attrs)
+
+    @staticmethod
+    def node(kind: str, r: Resource, props: dict[str, Any], *, id: str | None = None, region: str,
+             compared: Iterable[str] | None = None, extra_deps: Iterable[str] = ()) -> Node:
+        """A node for a spec resource; by default every prop is compared."""
+        return Node(
+            id=id or r.address, kind=kind, address=r.address, enterprise=r.enterprise, region=region,
+            props=props, compared=frozenset(props if compared is None else compared), protect=r.metadata.protect,
+            source=f"{r.file}:{r.line}", extra_deps=tuple(extra_deps),
+        )
+
+
+def set_by_user(spec: Any, *fields: str) -> list[str]:
+    """The props the user wrote in the document (pydantic's fields_set): the only ones compared."""
+    return [f for f in fields if f in spec.model_fields_set]
+
+
+REGISTRY: dict[str, Kind] = {}
+
+
+def register(cls: type[Kind]) -> type[Kind]:
+    REGISTRY[cls.name] = cls()
+    return cls
+
+
+def ref(kind: str, name: str, enterprise: str, vdc: str | None = None, attr: str = "id") -> Ref:
+    from controller.spec.models import address_of
+
+    return Ref(address_of(kind, name, enterprise, vdc), attr)
+
+
+def aws_code(e: BaseException) -> str:
+    return error_code(e)

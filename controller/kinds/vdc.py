@@ -1,0 +1,360 @@
+"""VirtualDatacenter: a VPC, its secondary address ranges, and the gateways its networks need.
+
+A VDC expands to:
+  VirtualDatacenter      the VPC (primary CIDR forces replacement; secondary ranges update in place)
+  InternetGateway/igw    when any network of the VDC is public
+  RouteTable/public      0.0.0.0/0 -> igw; the public networks are associated with it
+  NatGateway/nat         when any network is NAT'd: in the VDC's first public network, with an
+                         Elastic IP (a region-level PublicIp no nic uses is reused before allocating)
+  RouteTable/main        the VPC's main route table, adopted: 0.0.0.0/0 -> nat (or -> igw when the
+                         VDC has no NAT any more but an internet gateway)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.graph import Node, Ref
+from controller.kinds.base import (
+    Kind,
+    Live,
+    Observation,
+    Op,
+    client_token,
+    ownership_tags,
+    register,
+    tag_list,
+    tag_spec,
+    tags_of,
+)
+from controller.spec.catalog import Catalog, vdc_zone
+from controller.spec.models import Resource, address_of
+
+DEFAULT_ROUTE = "0.0.0.0/0"
+
+
+def part(vdc: Resource, kind: str, name: str) -> str:
+    return address_of(kind, name, vdc.metadata.enterprise, vdc.name)
+
+
+def vdc_networks(vdc: Resource, catalog: Catalog) -> list[Resource]:
+    return sorted(catalog.in_vdc(vdc.metadata.enterprise, vdc.name, "PrivateNetwork").values(),
+                  key=lambda n: (n.address not in catalog.implied, n.name))
+
+
+def nat_public_ip(vdc: Resource, catalog: Catalog) -> Resource | None:
+    """A region-level PublicIp of the enterprise that no nic and no other VDC's NAT uses, to reuse."""
+    used = {vm.spec.nics[i].public_ip for vm in catalog.of_kind("VirtualMachine")
+            if vm.enterprise == vdc.enterprise for i in range(len(vm.spec.nics))}
+    candidates = sorted(
+        (p for p in catalog.of_kind("PublicIp") if p.enterprise == vdc.enterprise and not p.metadata.vdc
+         and p.spec.region == vdc.spec.region and p.name not in used), key=lambda p: p.name)
+    vdcs = sorted((v for v in catalog.of_kind("VirtualDatacenter")
+                   if v.enterprise == vdc.enterprise and v.spec.region == vdc.spec.region
+                   and any(n.spec.nat_gateway for n in vdc_networks(v, catalog))), key=lambda v: v.name)
+    # hand the candidates out to the VDCs with a NAT gateway in name order, one each
+    for v, p in zip(vdcs, candidates, strict=False):
+        if v.address == vdc.address:
+            return p
+    return None
+
+
+@register
+class VirtualDatacenter(Kind):
+    name = "VirtualDatacenter"
+    spec_kinds = ("VirtualDatacenter",)
+    force_new = frozenset({"cidr"})
+    set_fields = frozenset({"secondaryCidrs"})
+
+    def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
+        s = r.spec
+        region = s.region
+        nodes = [self.node(self.name, r, {"cidr": s.address_range, "secondaryCidrs": sorted(s.address_ranges),
+                                          "onboardVpcId": s.onboard.vpc_id if s.onboard else None},
+                           region=region, compared=["cidr", "secondaryCidrs"])]
+        nets = vdc_networks(r, catalog)
+        public = [n for n in nets if n.spec.internet_gateway]
+        natd = [n for n in nets if n.spec.nat_gateway]
+        vpc = Ref(r.address)
+        igw_id, nat_id = part(r, "InternetGateway", "igw"), part(r, "NatGateway", "nat")
+        if public:
+            nodes.append(self.node("InternetGateway", r, {"vpc": vpc}, id=igw_id, region=region))
+            nodes.append(self.node("RouteTable", r, {"vpc": vpc, "main": False,
+                                                     "routes": [{"destination": DEFAULT_ROUTE, "target": Ref(igw_id)}]},
+                                   id=part(r, "RouteTable", "public"), region=region))
+        if natd and public:
+            zone = natd[0].spec.availability_zone or vdc_zone(s)
+            host = next((n for n in public if (n.spec.availability_zone or vdc_zone(s)) == zone), public[0])
+            eip = nat_public_ip(r, catalog)
+            props: dict[str, Any] = {"subnet": Ref(host.address),
+                                     "allocation": Ref(eip.address) if eip else None}
+            nodes.append(self.node("NatGateway", r, props, id=nat_id, region=region, compared=["subnet"],
+                                   extra_deps=[igw_id]))
+        if public or natd:
+            target = Ref(nat_id) if (natd and public) else Ref(igw_id)
+            nodes.append(self.node("RouteTable", r, {"vpc": vpc, "main": True,
+                                                     "routes": [{"destination": DEFAULT_ROUTE, "target": target}]},
+                                   id=part(r, "RouteTable", "main"), region=region))
+        return nodes
+
+    def observe(self, obs: Observation) -> list[Live]:
+        out = []
+        vpcs = obs.owned("ec2", "describe_vpcs", "Vpcs")
+        onboard = sorted({n.props["onboardVpcId"] for n in obs.desired.values()
+                          if n.kind == self.name and n.props.get("onboardVpcId")})
+        seen = {v["VpcId"] for v in vpcs}
+        if onboard:
+            extra = [v for v in obs.list("ec2", "describe_vpcs", "Vpcs", Filters=[{"Name": "vpc-id", "Values": onboard}])
+                     if v["VpcId"] not in seen]
+            by_vpc = {n.props["onboardVpcId"]: n.id for n in obs.desired.values() if n.kind == self.name}
+            for v in extra:  # not tagged yet: adopted by the first apply
+                out.append(Live(id=by_vpc[v["VpcId"]], kind=self.name, aws_id=v["VpcId"], props=self._props(v),
+                                tags=tags_of(v)))
+        for v in vpcs:
+            live = self.live_from(self.name, v, v["VpcId"], self._props(v))
+            if live:
+                out.append(live)
+        return out
+
+    @staticmethod
+    def _props(v: dict[str, Any]) -> dict[str, Any]:
+        secondary = sorted(a["CidrBlock"] for a in v.get("CidrBlockAssociationSet", [])
+                           if a["CidrBlock"] != v["CidrBlock"] and a["CidrBlockState"]["State"] in ("associated",
+                                                                                                   "associating"))
+        return {"cidr": v["CidrBlock"], "secondaryCidrs": secondary}
+
+    def create(self, op: Op) -> Live:
+        node = op.node
+        assert node is not None
+        ec2 = op.client()
+        vpc = op.call("create VPC", ec2.create_vpc, CidrBlock=op.props["cidr"],
+                      TagSpecifications=tag_spec("vpc", node))["Vpc"]
+        vpc_id = vpc["VpcId"]
+        for attr in ("EnableDnsSupport", "EnableDnsHostnames"):
+            op.call("modify VPC attribute", ec2.modify_vpc_attribute, VpcId=vpc_id, **{attr: {"Value": True}},
+                    retry_codes=["InvalidVpcID.NotFound"])
+        for cidr in op.props["secondaryCidrs"]:
+            op.call("associate address range", ec2.associate_vpc_cidr_block, VpcId=vpc_id, CidrBlock=cidr,
+                    retry_codes=["InvalidVpcID.NotFound"])
+        return Live(id=node.id, kind=self.name, aws_id=vpc_id, props=dict(op.props), tags=ownership_tags(node))
+
+    def update(self, op: Op, changes: list[str]) -> None:
+        assert op.live is not None and op.node is not None
+        ec2 = op.client()
+        vpc_id = op.live.aws_id
+        if "secondaryCidrs" in changes:
+            want, have = set(op.props["secondaryCidrs"]), set(op.live.props["secondaryCidrs"])
+            for cidr in sorted(want - have):
+                op.call("associate address range", ec2.associate_vpc_cidr_block, VpcId=vpc_id, CidrBlock=cidr)
+            if have - want:
+                vpc = op.call("describe VPC", ec2.describe_vpcs, VpcIds=[vpc_id])["Vpcs"][0]
+                for a in vpc.get("CidrBlockAssociationSet", []):
+                    if a["CidrBlock"] in have - want and a["CidrBlockState"]["State"] == "associated":
+                        op.call("disassociate address range", ec2.disassociate_vpc_cidr_block,
+                                AssociationId=a["AssociationId"])
+
+    def delete(self, op: Op) -> None:
+        assert op.live is not None
+        op.call("delete VPC", op.client().delete_vpc, VpcId=op.live.aws_id, ok_not_found=True,
+                retry_codes=["DependencyViolation"], attempts=12)
+
+
+@register
+class InternetGateway(Kind):
+    name = "InternetGateway"
+    force_new = frozenset({"vpc"})
+
+    def observe(self, obs: Observation) -> list[Live]:
+        out = []
+        for g in obs.owned("ec2", "describe_internet_gateways", "InternetGateways"):
+            vpcs = [a["VpcId"] for a in g.get("Attachments", []) if a.get("State") in ("available", "attached")]
+            live = self.live_from(self.name, g, g["InternetGatewayId"], {"vpc": vpcs[0] if vpcs else None}, refs=vpcs)
+            if live:
+                out.append(live)
+        return out
+
+    def create(self, op: Op) -> Live:
+        node = op.node
+        assert node is not None
+        ec2 = op.client()
+        igw = op.call("create internet gateway", ec2.create_internet_gateway,
+                      TagSpecifications=tag_spec("internet-gateway", node))["InternetGateway"]
+        gid = igw["InternetGatewayId"]
+        op.call("attach internet gateway", ec2.attach_internet_gateway, InternetGatewayId=gid,
+                VpcId=op.props["vpc"], retry_codes=["InvalidInternetGatewayID.NotFound"])
+        return Live(id=node.id, kind=self.name, aws_id=gid, props={"vpc": op.props["vpc"]}, tags=ownership_tags(node))
+
+    def delete(self, op: Op) -> None:
+        assert op.live is not None
+        ec2 = op.client()
+        if op.live.props.get("vpc"):
+            op.call("detach internet gateway", ec2.detach_internet_gateway, InternetGatewayId=op.live.aws_id,
+                    VpcId=op.live.props["vpc"], ok_not_found=True, retry_codes=["DependencyViolation"], attempts=12)
+        op.call("delete internet gateway", ec2.delete_internet_gateway, InternetGatewayId=op.live.aws_id,
+                ok_not_found=True, retry_codes=["DependencyViolation"])
+
+
+def _routes(rt: dict[str, Any]) -> list[dict[str, Any]]:
+    """The routes we manage: the default route, with its target."""
+    out = []
+    for r in rt.get("Routes", []):
+        if r.get("DestinationCidrBlock") != DEFAULT_ROUTE:
+            continue
+        target = r.get("NatGatewayId") or r.get("GatewayId") or r.get("TransitGatewayId") or r.get("InstanceId")
+        out.append({"destination": DEFAULT_ROUTE, "target": target})
+    return out
+
+
+@register
+class RouteTable(Kind):
+    """A route table of a VDC. `main: true` adopts the VPC's main table (created by AWS, never deleted)."""
+
+    name = "RouteTable"
+    force_new = frozenset({"vpc", "main"})
+    set_fields = frozenset({"routes"})
+
+    def observe(self, obs: Observation) -> list[Live]:
+        out = []
+        for rt in obs.owned("ec2", "describe_route_tables", "RouteTables"):
+            main = any(a.get("Main") for a in rt.get("Associations", []))
+            live = self.live_from(self.name, rt, rt["RouteTableId"],
+                                  {"vpc": rt["VpcId"], "main": main, "routes": _routes(rt)},
+                                  refs=[rt["VpcId"]],
+                                  associations={a["SubnetId"]: a["RouteTableAssociationId"]
+                                                for a in rt.get("Associations", []) if a.get("SubnetId")})
+            if live:
+                out.append(live)
+        return out
+
+    def create(self, op: Op) -> Live:
+        node = op.node
+        assert node is not None
+        ec2 = op.client()
+        if op.props["main"]:
+            found = op.call("find main route table", ec2.describe_route_tables, Filters=[
+                {"Name": "vpc-id", "Values": [op.props["vpc"]]}, {"Name": "association.main", "Values": ["true"]}])
+            tables = found["RouteTables"]
+            if not tables:
+                from controller.errors import ResourceError
+
+                raise ResourceError(node.id, "adopt main route table", "NotFound",
+                                    f"VPC {op.props['vpc']} has no main route table")
+            rt_id = tables[0]["RouteTableId"]
+            op.call("tag main route table", ec2.create_tags, Resources=[rt_id], Tags=tag_list(ownership_tags(node)))
+            current = _routes(tables[0])
+        else:
+            rt = op.call("create route table", ec2.create_route_table, VpcId=op.props["vpc"],
+                         TagSpecifications=tag_spec("route-table", node))["RouteTable"]
+            rt_id, current = rt["RouteTableId"], []
+        self._set_routes(op, rt_id, current, op.props["routes"])
+        return Live(id=node.id, kind=self.name, aws_id=rt_id, props=dict(op.props), tags=ownership_tags(node))
+
+    def _set_routes(self, op: Op, rt_id: str, have: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
+        ec2 = op.client()
+        have_by = {r["destination"]: r["target"] for r in have}
+        for r in want:
+            kw = {"RouteTableId": rt_id, "DestinationCidrBlock": r["destination"],
+                  _target_arg(r["target"]): r["target"]}
+            if r["destination"] not in have_by:
+                op.call("create route", ec2.create_route, **kw,
+                        retry_codes=["InvalidRouteTableID.NotFound", "InvalidNatGatewayID.NotFound",
+                                     "InvalidGatewayID.NotFound"])
+            elif have_by[r["destination"]] != r["target"]:
+                op.call("replace route", ec2.replace_route, **kw)
+        for dest in set(have_by) - {r["destination"] for r in want}:
+            op.call("delete route", ec2.delete_route, RouteTableId=rt_id, DestinationCidrBlock=dest,
+                    ok_not_found=True)
+
+    def update(self, op: Op, changes: list[str]) -> None:
+        assert op.live is not None
+        self._set_routes(op, op.live.aws_id, op.live.props["routes"], op.props["routes"])
+
+    def delete(self, op: Op) -> None:
+        assert op.live is not None
+        ec2 = op.client()
+        if op.live.props.get("main"):  # never delete the VPC's main table: hand it back
+            self._set_routes(op, op.live.aws_id, op.live.props["routes"], [])
+            op.call("untag main route table", ec2.delete_tags, Resources=[op.live.aws_id],
+                    Tags=[{"Key": k} for k in op.live.tags if k.startswith("controller:")], ok_not_found=True)
+            return
+        for assoc in (op.live.attrs.get("associations") or {}).values():
+            op.call("disassociate route table", ec2.disassociate_route_table, AssociationId=assoc,
+                    ok_not_found=True)
+        op.call("delete route table", ec2.delete_route_table, RouteTableId=op.live.aws_id, ok_not_found=True,
+                retry_codes=["DependencyViolation"])
+
+
+def _target_arg(target: str) -> str:
+    if target.startswith("nat-"):
+        return "NatGatewayId"
+    if target.startswith("tgw-"):
+        return "TransitGatewayId"
+    return "GatewayId"
+
+
+@register
+class NatGateway(Kind):
+    name = "NatGateway"
+    force_new = frozenset({"subnet"})
+
+    def observe(self, obs: Observation) -> list[Live]:
+        out = []
+        nats = obs.owned("ec2", "describe_nat_gateways", "NatGateways")
+        for n in nats:
+            if n.get("State") in ("deleted", "deleting", "failed"):
+                continue
+            allocs = [a.get("AllocationId") for a in n.get("NatGatewayAddresses", [])]
+            live = self.live_from(self.name, n, n["NatGatewayId"],
+                                  {"subnet": n.get("SubnetId"), "allocation": allocs[0] if allocs else None},
+                                  refs=[n.get("SubnetId"), n.get("VpcId")], state=n.get("State"))
+            if live:
+                out.append(live)
+        return out
+
+    def create(self, op: Op) -> Live:
+        node = op.node
+        assert node is not None
+        ec2 = op.client()
+        allocation = op.props.get("allocation")
+        if not allocation:
+            allocation = self._own_eip(op, node)
+        nat = op.call("create NAT gateway", ec2.create_nat_gateway, SubnetId=op.props["subnet"],
+                      AllocationId=allocation, ClientToken=client_token(node)[:64],
+                      TagSpecifications=tag_spec("natgateway", node))["NatGateway"]
+        nat_id = nat["NatGatewayId"]
+        op.wait("NAT gateway available",
+                lambda: op.client().describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"][0],
+                ready=lambda n: n["State"] == "available",
+                failed=lambda n: n.get("FailureMessage") if n["State"] == "failed" else None)
+        return Live(id=node.id, kind=self.name, aws_id=nat_id,
+                    props={"subnet": op.props["subnet"], "allocation": allocation}, tags=ownership_tags(node))
+
+    def _own_eip(self, op: Op, node: Node) -> str:
+        """The NAT's own Elastic IP: one left by an earlier try is adopted, never allocated twice."""
+        ec2 = op.client()
+        found = op.call("find NAT Elastic IP", ec2.describe_addresses,
+                        Filters=[{"Name": "tag:controller:address", "Values": [node.id]}])["Addresses"]
+        free = [a for a in found if not a.get("AssociationId")]
+        if free:
+            return str(free[0]["AllocationId"])
+        eip = op.call("allocate NAT Elastic IP", ec2.allocate_address, Domain="vpc",
+                      TagSpecifications=tag_spec("elastic-ip", node))
+        return str(eip["AllocationId"])
+
+    def delete(self, op: Op) -> None:
+        assert op.live is not None
+        ec2 = op.client()
+        nat_id = op.live.aws_id
+        op.call("delete NAT gateway", ec2.delete_nat_gateway, NatGatewayId=nat_id, ok_not_found=True)
+        op.wait("NAT gateway deleted",
+                lambda: ec2.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"][0],
+                ready=lambda n: n["State"] == "deleted")
+        # release the Elastic IP it allocated itself (a reused PublicIp stays: it has a document)
+        found = op.call("find NAT Elastic IP", ec2.describe_addresses,
+                        Filters=[{"Name": "tag:controller:address", "Values": [op.live.id]}])["Addresses"]
+        for a in found:
+            if a.get("AssociationId"):
+                op.call("disassociate NAT Elastic IP", ec2.disassociate_address, AssociationId=a["AssociationId"],
+                        ok_not_found=True)
+            op.call("release NAT Elastic IP", ec2.release_address, AllocationId=a["AllocationId"],
+                    ok_not_found=True, retry_codes=["InvalidIPAddress.InUse"])

@@ -1,0 +1,92 @@
+"""Terraform-like text: `+ ~ -/+ -` per object, field-level before -> after, a summary line."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from controller.engine.apply import Outcome, Report
+from controller.engine.diff import Change
+from controller.engine.plan import SYMBOLS, Plan
+
+STYLE = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red", "adopt": "cyan",
+         "no-op": "dim"}
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(highlight=False, stderr=stderr, soft_wrap=True)
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    return json.dumps(v, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _field_lines(ch: Change) -> list[str]:
+    lines = []
+    for f in ch.fields:
+        force = " [magenta](forces replacement)[/]" if f.forces_replacement else ""
+        if ch.action == "create":
+            lines.append(f"      {escape(f.path)}: {escape(_value(f.after))}")
+        elif isinstance(f.before, list) and isinstance(f.after, list):
+            before = {_value(x) for x in f.before}
+            after = {_value(x) for x in f.after}
+            lines.append(f"      {escape(f.path)}:{force}")
+            lines += [f"        [green]+ {escape(x)}[/]" for x in sorted(after - before)]
+            lines += [f"        [red]- {escape(x)}[/]" for x in sorted(before - after)]
+        else:
+            lines.append(f"      {escape(f.path)}: {escape(_value(f.before))} → {escape(_value(f.after))}{force}")
+    return lines
+
+
+def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -> None:
+    con = con or console()
+    calls = sum(plan.api_calls.values())
+    con.print(f"Plan for {', '.join(plan.enterprises) or 'no enterprise'} "
+              f"(observed in {plan.observe_seconds:.2f} s with {calls} AWS API calls)")
+    con.print()
+    for ch in plan.changes:
+        if ch.action == "no-op" and not verbose:
+            continue
+        style = STYLE[ch.action]
+        aws = f" ({ch.aws_id})" if ch.aws_id and ch.action != "create" else ""
+        con.print(f"  [{style}]{SYMBOLS[ch.action]:>3} {escape(ch.address)}[/]{escape(aws)}  [dim]# {escape(ch.reason)}[/]")
+        for line in _field_lines(ch):
+            con.print(line)
+        if ch.protected and ch.action in ("delete", "replace"):
+            con.print("      [bold red]! protected (metadata.protect: true): apply refuses to "
+                      f"{ch.action} it[/]")
+        if ch.error:
+            con.print(f"      [bold red]! {escape(ch.error)}[/]")
+    s = plan.summary()
+    if not plan.has_changes:
+        con.print(f"No changes. {s['no-op']} objects up to date.")
+        return
+    con.print()
+    con.print(f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
+              f"{s['delete']} to delete" + (f", {s['adopt']} to adopt" if s["adopt"] else "")
+              + f". {s['no-op']} unchanged.")
+
+
+def render_outcome(o: Outcome, con: Console) -> None:
+    mark = {"done": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]↷[/]"}[o.status]
+    aws = f" ({o.aws_id})" if o.aws_id else ""
+    con.print(f"  {mark} {escape(o.id)}{escape(aws)}: {escape(o.detail)} [dim]{o.seconds:.1f}s[/]")
+
+
+def render_report(report: Report, con: Console | None = None) -> None:
+    con = con or console()
+    counts = report.counts()
+    past = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted", "adopt": "adopted"}
+    done = ", ".join(f"{n} {past.get(a, a)}" for a, n in sorted(counts.items()))
+    con.print()
+    con.print(f"Apply complete in {report.seconds:.1f} s ({report.api_calls} AWS API calls): "
+              f"{done or 'nothing done'}; {len(report.failed)} failed, {len(report.skipped)} skipped.")
+    for o in report.failed:
+        con.print(f"  [red]failed[/] {escape(o.id)}: {escape(o.detail)}")
+    for o in report.skipped:
+        con.print(f"  [yellow]skipped[/] {escape(o.id)}: {escape(o.detail)}")
