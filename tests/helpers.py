@@ -1,0 +1,46 @@
+"""Helpers for end-to-end tests: spec trees on disk and boto3 clients inside an enterprise's account."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ENTERPRISE = """\
+apiVersion: controller/v1
+kind: Enterprise
+metadata: {{name: {name}}}
+spec:
+  account: "{account}"
+  credentials:
+    assumeRole: {{roleArn: "arn:aws:iam::{account}:role/controller"}}
+  regions: [{regions}]
+"""
+
+
+def enterprise_doc(name: str = "acme", account: str = "111111111111", regions: str = "us-east-1") -> str:
+    return ENTERPRISE.format(name=name, account=account, regions=regions)
+
+
+def write_specs(root: Path, files: dict[str, str]) -> Path:
+    """Write {relative path: YAML text} under root (dedented); returns root."""
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(text))
+    return root
+
+
+def client(service: str, account: str = "111111111111", region: str = "us-east-1") -> Any:
+    """A client acting inside `account` (the way the controller gets there: assume a role)."""
+    sts = boto3.client("sts", region_name=region)
+    c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/test", RoleSessionName="test")["Credentials"]
+    return boto3.client(service, region_name=region, aws_access_key_id=c["AccessKeyId"],
+                        aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+
+
+def by_address(items: list[dict[str, Any]], address: str) -> list[dict[str, Any]]:
+    return [i for i in items if {"Key": "controller:address", "Value": address} in (i.get("Tags") or [])]
