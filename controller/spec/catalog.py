@@ -45,8 +45,9 @@ def implied_networks(vdc: Resource) -> list[Resource]:
         out.append(_net(vdc, DEFAULT_NETWORK, meta, PrivateNetworkSpec(cidr=str(private), availability_zone=zone,
                                                                       nat_gateway=True)))
     elif net.type == "custom":
-        cidr = net.cidr or str(next(ipaddress.IPv4Network(spec.address_range).subnets(new_prefix=24))) \
-            if ipaddress.IPv4Network(spec.address_range).prefixlen <= 24 else spec.address_range
+        rng = ipaddress.IPv4Network(spec.address_range)
+        # no cidr given: the first /24 of the range (or the whole range when it is smaller)
+        cidr = net.cidr or (str(next(rng.subnets(new_prefix=24))) if rng.prefixlen <= 24 else str(rng))
         out.append(_net(vdc, DEFAULT_NETWORK, meta, PrivateNetworkSpec(
             cidr=cidr, availability_zone=zone, internet_gateway=net.internet_gateway, nat_gateway=net.nat_gateway)))
     return out
@@ -70,6 +71,8 @@ class Catalog:
         self.resources: list[Resource] = []
         self.by_address: dict[str, Resource] = {}
         self._scoped: dict[tuple[str | None, str | None, str], dict[str, Resource]] = defaultdict(dict)
+        self._by_kind: dict[str, list[Resource]] = defaultdict(list)
+        self._by_enterprise: dict[str, list[Resource]] = defaultdict(list)
         self.implied: set[str] = set()  # addresses of the networks that VDC network types create
         for r in resources:
             self.add(r)
@@ -82,12 +85,14 @@ class Catalog:
         self.resources.append(r)
         self.by_address.setdefault(r.address, r)
         self._scoped[(r.metadata.enterprise, r.metadata.vdc, r.kind)].setdefault(r.name, r)
+        self._by_kind[r.kind].append(r)
+        self._by_enterprise[r.enterprise].append(r)
 
     def get(self, kind: str, name: str, enterprise: str | None, vdc: str | None = None) -> Resource | None:
         return self.by_address.get(address_of(kind, name, enterprise, vdc))
 
     def of_kind(self, kind: str) -> list[Resource]:
-        return [r for r in self.resources if r.kind == kind]
+        return list(self._by_kind.get(kind, ()))
 
     def in_vdc(self, enterprise: str, vdc: str, kind: str) -> dict[str, Resource]:
         return self._scoped.get((enterprise, vdc, kind), {})
@@ -101,7 +106,7 @@ class Catalog:
         return self.of_kind("Enterprise")
 
     def for_enterprise(self, enterprise: str) -> list[Resource]:
-        return [r for r in self.resources if r.enterprise == enterprise]
+        return list(self._by_enterprise.get(enterprise, ()))
 
     def volume(self, enterprise: str, vdc: str | None, name: str) -> Resource | None:
         """A volume named by a VM: in the VM's VDC first, else at the region (cloud location) level."""

@@ -61,7 +61,6 @@ class _Builder:
     def build(self, node: Node, path: PathKey) -> Any:
         self.doc.values[path] = _mark(node)
         if isinstance(node, MappingNode | SequenceNode) and node.tag not in _PLAIN_TAGS:
-            line, col = _mark(node)
             raise yaml.constructor.ConstructorError(
                 None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark)
         if isinstance(node, MappingNode):
@@ -156,9 +155,11 @@ def _yaml_diag(name: str, e: yaml.YAMLError) -> Diagnostic:
         problem = "a tab character where YAML needs spaces for indentation"
         fix = "indent with spaces, never tabs"
     elif problem and "could not determine a constructor for the tag" in problem:
-        tag = problem.split("tag", 1)[1].strip()
-        problem = f"tag {tag} is not allowed: only plain YAML (safe) is accepted"
+        tag = problem.split("tag", 1)[1].strip().strip("'\"")
+        tag = tag.replace("tag:yaml.org,2002:", "!!", 1) if tag.startswith("tag:yaml.org,2002:") else tag
+        problem = f"tag {tag} is not allowed: only plain YAML (safe) is accepted, nothing is ever executed"
         fix = "remove the tag"
+        return Diagnostic(name, line, col, f"unsafe YAML: {problem}", fix=fix)
     elif context:
         problem = f"{context}: {problem}" if problem not in context else problem
     return Diagnostic(name, line, col, f"YAML syntax error: {problem}", fix=fix)

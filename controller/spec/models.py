@@ -33,6 +33,10 @@ EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$
 ACCESS_KEY_RE = re.compile(r"\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}\b")
 # A literal secret access key: 40 characters of base64, with at least one digit, one upper and one lower.
 SECRET_KEY_RE = re.compile(r"^(?=.*[0-9])(?=.*[A-Z])(?=.*[a-z])[A-Za-z0-9/+=]{40}$")
+# A secret access key assigned in a script or config file (user data): aws_secret_access_key = ...
+SECRET_ASSIGNMENT_RE = re.compile(r"(?i)aws_?secret_?access_?key['\"]?\s*[=:]\s*['\"]?[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])")
+# A PEM or OpenSSH private key.
+PRIVATE_KEY_RE = re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----")
 
 
 def _cidr(value: str) -> str:
@@ -296,24 +300,31 @@ class Rule(Model):
         return int(lo), int(hi or lo)
 
 
+def _ingress(r: Rule) -> Rule:
+    if r.to or r.to_firewall:
+        raise ValueError("ingress rules take from/fromFirewall, not to/toFirewall")
+    if not (r.from_ or r.from_firewall):
+        raise ValueError("an ingress rule needs from (CIDRs) or fromFirewall")
+    return r
+
+
+def _egress(r: Rule) -> Rule:
+    if r.from_ or r.from_firewall:
+        raise ValueError("egress rules take to/toFirewall, not from/fromFirewall")
+    if not (r.to or r.to_firewall):
+        raise ValueError("an egress rule needs to (CIDRs) or toFirewall")
+    return r
+
+
+# Checked per rule (not on the whole firewall) so that an error points at the rule itself.
+IngressRule = Annotated[Rule, AfterValidator(_ingress)]
+EgressRule = Annotated[Rule, AfterValidator(_egress)]
+
+
 class FirewallSpec(Model):
     description: str = ""
-    ingress: list[Rule] = []
-    egress: list[Rule] | None = None
-
-    @model_validator(mode="after")
-    def _directions(self) -> FirewallSpec:
-        for r in self.ingress:
-            if r.to or r.to_firewall:
-                raise ValueError("ingress rules take from/fromFirewall, not to/toFirewall")
-            if not (r.from_ or r.from_firewall):
-                raise ValueError("an ingress rule needs from (CIDRs) or fromFirewall")
-        for r in self.egress or []:
-            if r.from_ or r.from_firewall:
-                raise ValueError("egress rules take to/toFirewall, not from/fromFirewall")
-            if not (r.to or r.to_firewall):
-                raise ValueError("an egress rule needs to (CIDRs) or toFirewall")
-        return self
+    ingress: list[IngressRule] = []
+    egress: list[EgressRule] | None = None
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,15 +17,18 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from controller.spec.catalog import PUBLIC_NETWORK, Catalog, implied_networks, instance_types, vdc_zone
+from controller.spec.catalog import Catalog, implied_networks, instance_types, vdc_zone
 from controller.spec.diagnostics import Diagnostic, SpecError
 from controller.spec.loader import Document, PathKey, dotted, load_tree
 from controller.spec.models import (
     ACCESS_KEY_RE,
     API_VERSION,
     KINDS,
+    PRIVATE_KEY_RE,
+    SECRET_ASSIGNMENT_RE,
     Envelope,
     Resource,
+    address_of,
 )
 
 
@@ -47,8 +51,11 @@ def load_specs(specs_dir: Path) -> Specs:
     """Load and validate a spec tree; raise SpecError with every diagnostic if anything is wrong."""
     docs, diags = load_tree(specs_dir)
     resources, parse_diags = parse_documents(docs)
+    # Documents that did not load or parse: references to them are not reported as dangling (the
+    # error that matters is the document's own). When one cannot even be named, no reference is.
+    broken = None if diags else _broken_addresses(docs, resources)
     diags += parse_diags
-    v = Validator(resources, docs)
+    v = Validator(resources, docs, broken)
     v.run()
     diags += v.diags
     if diags:
@@ -103,6 +110,24 @@ def _suggest(word: str) -> str | None:
     return f"did you mean {m[0]!r}?" if m else None
 
 
+_EXPECTED = {
+    "int_parsing": "an integer", "int_type": "an integer", "int_from_float": "a whole number",
+    "float_parsing": "a number", "float_type": "a number", "decimal_parsing": "a number", "decimal_type": "a number",
+    "bool_parsing": "true or false", "bool_type": "true or false", "string_type": "a string",
+}
+
+
+def _field_named(doc: Document, loc: PathKey, msg: str) -> tuple[int, int]:
+    """A rule across a model's fields ("kmsKeyId needs encrypted: true", "... not to/toFirewall") points
+    at the field it names: one after "not", else its first word; otherwise at the model itself."""
+    words = re.findall(r"[A-Za-z_]+", msg)
+    tail = re.findall(r"[A-Za-z_]+", msg.split(" not ", 1)[1]) if " not " in msg else []
+    for w in [*tail, *words[:1]]:
+        if (*loc, w) in doc.keys:
+            return doc.keys[(*loc, w)]
+    return doc.position(loc)
+
+
 def _pydantic_diags(doc: Document, err: ValidationError, prefix: PathKey) -> list[Diagnostic]:
     out = []
     for e in err.errors(include_url=False):
@@ -119,8 +144,10 @@ def _pydantic_diags(doc: Document, err: ValidationError, prefix: PathKey) -> lis
             line, col = doc.position(loc[:-1])
             msg = f"missing required field {loc[-1]!r}"
         else:
-            line, col = doc.position(loc)
-            if etype == "string_pattern_mismatch" and loc[-1] in ("name", "enterprise", "vdc", "reseller"):
+            line, col = _field_named(doc, loc, msg) if etype == "value_error" else doc.position(loc)
+            if etype in _EXPECTED and not isinstance(e["input"], dict | list):
+                msg = f"expected {_EXPECTED[etype]}, got {e['input']!r}"
+            elif etype == "string_pattern_mismatch" and loc[-1] in ("name", "enterprise", "vdc", "reseller"):
                 msg = f"{e['input']!r} is not a valid name: use lowercase letters, digits and '-', 1 to 63 characters"
             elif etype == "literal_error":
                 msg = f"{e['input']!r} is not allowed: {msg[0].lower()}{msg[1:]}"
@@ -129,6 +156,24 @@ def _pydantic_diags(doc: Document, err: ValidationError, prefix: PathKey) -> lis
             elif etype == "list_type":
                 msg = f"expected a list, got {type(e['input']).__name__}"
         out.append(Diagnostic(doc.file, line, col, msg, dotted(loc), fix=fix))
+    return out
+
+
+def _broken_addresses(docs: list[Document], resources: list[Resource]) -> set[str] | None:
+    """Addresses of the documents that did not parse, or None when one of them cannot be named."""
+    parsed = {(r.file, r.line) for r in resources}
+    out: set[str] = set()
+    for doc in docs:
+        if (doc.file, doc.line) in parsed:
+            continue
+        data = doc.data if isinstance(doc.data, dict) else {}
+        md = data.get("metadata")
+        kind = data.get("kind")
+        if not (isinstance(md, dict) and isinstance(kind, str) and isinstance(md.get("name"), str)):
+            return None
+        ent, vdc = md.get("enterprise"), md.get("vdc")
+        out.add(address_of(kind, md["name"], ent if isinstance(ent, str) else None,
+                           vdc if isinstance(vdc, str) else None))
     return out
 
 
@@ -172,14 +217,14 @@ def parse_document(doc: Document) -> tuple[Resource | None, list[Diagnostic]]:
     if info.enterprise and not md.enterprise:
         diags.append(Diagnostic(doc.file, line, col, f"a {kind} needs metadata.enterprise", "metadata.enterprise"))
     if not info.enterprise and md.enterprise:
-        diags.append(Diagnostic(doc.file, *doc.position(("metadata"), key=True),
+        diags.append(Diagnostic(doc.file, *doc.position(("metadata", "enterprise"), key=True),
                                 f"an {kind} is not inside an enterprise: remove metadata.enterprise",
                                 "metadata.enterprise"))
     if info.vdc == "required" and not md.vdc:
         diags.append(Diagnostic(doc.file, line, col, f"a {kind} lives in a virtual datacenter: set metadata.vdc",
                                 "metadata.vdc"))
     if info.vdc == "forbidden" and md.vdc:
-        diags.append(Diagnostic(doc.file, *doc.position(("metadata", r.vdc), key=True),
+        diags.append(Diagnostic(doc.file, *doc.position(("metadata", "vdc"), key=True),
                                 f"a {kind} is not inside a virtual datacenter: remove metadata.vdc", "metadata.vdc"))
     try:
         spec = info.spec.model_validate(env.spec)
@@ -199,9 +244,21 @@ def _net(cidr: str) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(cidr)
 
 
+# The region prefix of each AWS partition other than the commercial one (whose regions have neither).
+PARTITION_PREFIX = {"aws-cn": "cn-", "aws-us-gov": "us-gov-"}
+
+
+def _in_region(zone: str, region: str) -> bool:
+    """us-east-1a is in us-east-1; us-east-11a is not."""
+    return zone[:-1] == region
+
+
 class Validator:
-    def __init__(self, resources: list[Resource], docs: list[Document]):
+    def __init__(self, resources: list[Resource], docs: list[Document], broken: set[str] | None = frozenset()):
+        """``broken``: addresses of documents that failed to parse (None: some could not be named);
+        a reference to one of them is not reported as dangling."""
         self.resources = resources
+        self.broken = broken
         self.docs = {(d.file, d.line): d for d in docs}
         self.diags: list[Diagnostic] = []
         self.catalog = Catalog([])
@@ -214,15 +271,24 @@ class Validator:
         self.diags.append(Diagnostic(r.file, line, col, message, dotted(path), fix=fix))
 
     def ref(self, r: Resource, path: PathKey, kind: str, name: str, found: Resource | None,
-            vdc: str | None = None) -> bool:
-        """Report a dangling reference from ``r`` to ``kind`` ``name`` looked up in ``vdc`` (or the enterprise)."""
+            vdc: str | None = None, or_enterprise: bool = False) -> bool:
+        """Report a dangling reference from ``r`` to ``kind`` ``name`` looked up in ``vdc`` (or the enterprise).
+
+        ``or_enterprise``: the name is looked up in the VDC, then outside any VDC (volumes, public IPs).
+        """
         if found is not None:
             return True
         ent = None if kind == "Enterprise" else r.metadata.enterprise
-        known = sorted(self.catalog.in_vdc(ent, vdc, kind))
+        if self.broken is None or address_of(kind, name, ent, vdc) in self.broken or (
+                or_enterprise and address_of(kind, name, ent, None) in self.broken):
+            return False  # it is there, but invalid: its own error says why
+        known = sorted(set(self.catalog.in_vdc(ent, vdc, kind)) |
+                       (set(self.catalog.in_vdc(ent, None, kind)) if or_enterprise else set()))
         close = difflib.get_close_matches(name, known, n=1)
         where = (f"virtual datacenter {vdc!r}" if vdc else f"enterprise {r.metadata.enterprise!r}") \
             if kind != "Enterprise" else "the specs"
+        if or_enterprise and vdc:
+            where += f" or at enterprise {r.metadata.enterprise!r}"
         fix = f"did you mean {close[0]!r}?" if close else (f"known: {', '.join(known)}" if known else
                                                           f"add a {kind} named {name!r}")
         self.error(r, path, f"{kind} {name!r} not found in {where}", fix)
@@ -266,9 +332,15 @@ class Validator:
 
         def walk(value: Any, path: PathKey) -> None:
             if isinstance(value, str):
-                if ACCESS_KEY_RE.search(value):
-                    self.error(r, path, "a literal AWS access key id is in the specs; secrets never go in YAML",
-                               "reference it instead (credentials.env names an environment variable)")
+                if ACCESS_KEY_RE.search(value) or SECRET_ASSIGNMENT_RE.search(value):
+                    self.error(r, path, "a literal AWS access key id is in the specs; secrets never go in YAML"
+                               if ACCESS_KEY_RE.search(value) else "a literal AWS secret access key is in the specs; "
+                               "secrets never go in YAML",
+                               "reference it instead (credentials.env names an environment variable; user data "
+                               "can read an instance profile or a secrets manager)")
+                elif PRIVATE_KEY_RE.search(value):
+                    self.error(r, path, "a private key is in the specs; secrets never go in YAML",
+                               "fetch it at boot from a secrets manager, or give only the public key (User)")
             elif isinstance(value, BaseModel):
                 for name, f in type(value).model_fields.items():
                     walk(getattr(value, name), (*path, f.alias or name))
@@ -283,7 +355,7 @@ class Validator:
     def _enterprise(self, r: Resource) -> Resource | None:
         ent = self.catalog.get("Enterprise", r.metadata.enterprise or "", None)
         if ent is None:
-            self.ref(r, ("metadata"), "Enterprise", r.metadata.enterprise or "", None)
+            self.ref(r, ("metadata", "enterprise"), "Enterprise", r.metadata.enterprise or "", None)
         return ent
 
     def _vdc(self, r: Resource) -> Resource | None:
@@ -291,7 +363,7 @@ class Validator:
             return None
         vdc = self.catalog.vdc_of(r)
         if vdc is None:
-            self.ref(r, ("metadata", r.vdc), "VirtualDatacenter", r.metadata.vdc, None)
+            self.ref(r, ("metadata", "vdc"), "VirtualDatacenter", r.metadata.vdc, None)
         return vdc
 
     def check_Enterprise(self, r: Resource) -> None:
@@ -307,13 +379,22 @@ class Validator:
         cur = s.reseller
         while cur:
             if cur in chain:
-                if cur == r.name and len(chain) > 1:
+                members = [self.catalog.get("Enterprise", n, None) for n in chain]
+                first = min((m for m in members if m), key=lambda m: (m.file, m.line))
+                if cur == r.name and len(chain) > 1 and first is r:
                     self.error(r, ("spec", "reseller"),
                                f"reseller cycle: {' -> '.join([*chain, cur])}", "break the cycle")
                 break
             chain.append(cur)
             nxt = self.catalog.get("Enterprise", cur, None)
             cur = nxt.spec.reseller if nxt else None
+        prefix = PARTITION_PREFIX.get(s.provider)
+        for i, region in enumerate(s.regions):
+            ok = region.startswith(prefix) if prefix else not region.startswith(tuple(PARTITION_PREFIX.values()))
+            if not ok:
+                self.error(r, ("spec", "regions", i), f"region {region} is not in partition {s.provider}"
+                           + (f" (its regions start with {prefix})" if prefix else ""),
+                           f"use a region of {s.provider}, or set provider to the region's partition")
         if s.organization == "member" and not s.reseller:
             self.error(r, ("spec", "organization"), "an organization member needs a reseller (its management "
                        "enterprise)", "set spec.reseller")
@@ -328,11 +409,11 @@ class Validator:
                        f"({', '.join(ent.spec.regions)})", f"add {s.region} to the enterprise's regions")
         for path, zone in ((("spec", "availabilityZone"), s.availability_zone),
                            (("spec", "network", "availabilityZone"), s.network.availability_zone)):
-            if zone and not zone.startswith(s.region):
+            if zone and not _in_region(zone, s.region):
                 self.error(r, path, f"availability zone {zone} is not in region {s.region}")
         ranges = [s.address_range, *s.address_ranges]
         for i, cidr in enumerate(s.address_ranges):
-            for j, other in enumerate(ranges[: i + 1]):
+            for other in ranges[: i + 1]:
                 if _net(cidr).overlaps(_net(other)):
                     self.error(r, ("spec", "addressRanges", i), f"address range {cidr} overlaps {other}")
                     break
@@ -360,7 +441,7 @@ class Validator:
             self.error(r, ("spec", "cidr"), f"network {s.cidr} is not inside any address range of VDC "
                        f"{vdc.name!r} ({', '.join(ranges)})", "add the range to the VDC's addressRanges, or "
                        "choose a CIDR inside one")
-        if s.availability_zone and not s.availability_zone.startswith(vdc.spec.region):
+        if s.availability_zone and not _in_region(s.availability_zone, vdc.spec.region):
             self.error(r, ("spec", "availabilityZone"), f"availability zone {s.availability_zone} is not in the "
                        f"VDC's region {vdc.spec.region}")
 
@@ -401,12 +482,19 @@ class Validator:
                        "interfaces", "use a larger hardware profile")
         networks_seen: dict[str, int] = {}
         zones: set[str] = set()
+        first_zone: tuple[int, str] | None = None
         for i, nic in enumerate(s.nics):
             path = ("spec", "nics", i)
             net = self.catalog.get("PrivateNetwork", nic.network, ent, r.vdc)
             if not self.ref(r, (*path, "network"), "PrivateNetwork", nic.network, net, r.vdc) or net is None:
                 continue
-            zones.add(net.spec.availability_zone or vdc_zone(vdc.spec))
+            zone = net.spec.availability_zone or vdc_zone(vdc.spec)
+            if first_zone is None:
+                first_zone = (i, zone)
+            elif zone != first_zone[1]:
+                self.error(r, (*path, "network"), f"nic {i} is on network {nic.network!r} in {zone}, and nic "
+                           f"{first_zone[0]} in {first_zone[1]}", "all nics of a VM are in one availability zone")
+            zones.add(zone)
             if nic.network in networks_seen:
                 self.error(r, (*path, "network"), f"nics {networks_seen[nic.network]} and {i} are both on network "
                            f"{nic.network!r}", "put extra addresses of one network in secondaryIps of one nic")
@@ -433,11 +521,14 @@ class Validator:
                     self.error(r, (*path, "publicIp"), f"a public IP needs a public network, and {nic.network!r} "
                                "has no internet gateway", "put this nic on a network with internetGateway: true")
                 if nic.public_ip != "auto":
-                    self.ref(r, (*path, "publicIp"), "PublicIp", nic.public_ip,
-                             self.catalog.public_ip(ent, r.vdc, nic.public_ip), r.vdc)
+                    pip = self.catalog.public_ip(ent, r.vdc, nic.public_ip)
+                    if self.ref(r, (*path, "publicIp"), "PublicIp", nic.public_ip, pip, r.vdc, or_enterprise=True) \
+                            and pip and pip.metadata.vdc is None and pip.spec.region != vdc.spec.region:
+                        self.error(r, (*path, "publicIp"), f"public IP {nic.public_ip!r} is in {pip.spec.region}, "
+                                   f"the VM in {vdc.spec.region}", "use a public IP of the VDC's region")
         for i, vol in enumerate(s.volumes):
             v = self.catalog.volume(ent, r.vdc, vol)
-            if not self.ref(r, ("spec", "volumes", i), "Volume", vol, v, r.vdc) or v is None:
+            if not self.ref(r, ("spec", "volumes", i), "Volume", vol, v, r.vdc, or_enterprise=True) or v is None:
                 continue
             region = v.spec.region if not v.metadata.vdc else vdc.spec.region
             if v.metadata.vdc is None and region != vdc.spec.region:
@@ -454,7 +545,7 @@ class Validator:
             if vdc and s.region and s.region != vdc.spec.region:
                 self.error(r, ("spec", "region"), f"a volume in VDC {vdc.name!r} is in its region {vdc.spec.region}",
                            "remove region")
-            if vdc and s.availability_zone and not s.availability_zone.startswith(vdc.spec.region):
+            if vdc and s.availability_zone and not _in_region(s.availability_zone, vdc.spec.region):
                 self.error(r, ("spec", "availabilityZone"), f"{s.availability_zone} is not in {vdc.spec.region}")
         else:
             ent = self._enterprise(r)
@@ -463,7 +554,7 @@ class Validator:
                            "set spec.region, or metadata.vdc")
             elif ent and s.region not in ent.spec.regions:
                 self.error(r, ("spec", "region"), f"region {s.region} is not one of the enterprise's regions")
-            if s.region and s.availability_zone and not s.availability_zone.startswith(s.region):
+            if s.region and s.availability_zone and not _in_region(s.availability_zone, s.region):
                 self.error(r, ("spec", "availabilityZone"), f"{s.availability_zone} is not in {s.region}")
 
     def check_PublicIp(self, r: Resource) -> None:
@@ -492,14 +583,16 @@ class Validator:
             return
         s, ent = r.spec, r.metadata.enterprise
         zones = set()
+        resolved = True
         for i, n in enumerate(s.networks):
             net = self.catalog.get("PrivateNetwork", n, ent, r.vdc)
-            if self.ref(r, ("spec", "networks", i), "PrivateNetwork", n, net, r.vdc) and net:
+            resolved = self.ref(r, ("spec", "networks", i), "PrivateNetwork", n, net, r.vdc) and resolved
+            if net:
                 zones.add(net.spec.availability_zone or vdc_zone(vdc.spec))
                 if not s.internal and not net.spec.internet_gateway:
                     self.error(r, ("spec", "networks", i), f"an internet-facing load balancer needs public networks, "
                                f"and {n!r} has no internet gateway", "use public networks or set internal: true")
-        if s.type == "application" and 0 < len(zones) < 2:
+        if s.type == "application" and resolved and len(zones) < 2:
             self.error(r, ("spec", "networks"), "an application load balancer needs networks in at least two "
                        "availability zones", "add a network of another zone, or use type: classic")
         if s.firewall:
@@ -525,10 +618,16 @@ class Validator:
         for r in self.catalog.of_kind("PrivateNetwork"):
             by_vdc[(r.metadata.enterprise, r.metadata.vdc)].append(r)
         for (ent, vdc_name), nets in by_vdc.items():
-            vdc = self.catalog.get("VirtualDatacenter", vdc_name, ent)
+            if self.catalog.get("VirtualDatacenter", vdc_name, ent) is None:
+                continue  # reported as a dangling reference
             ordered = sorted(nets, key=lambda n: (_net(n.spec.cidr).network_address, n.address))
-            for a, b in zip(ordered, ordered[1:], strict=False):
-                if _net(a.spec.cidr).overlaps(_net(b.spec.cidr)):
+            # a sweep in address order: compare each network with the one reaching furthest so far
+            widest: Resource | None = None
+            for b in ordered:
+                a = widest
+                if a is None or _net(b.spec.cidr).broadcast_address > _net(a.spec.cidr).broadcast_address:
+                    widest = b
+                if a is not None and _net(a.spec.cidr).overlaps(_net(b.spec.cidr)):
                     if a.address in self.catalog.implied:
                         later, other = b, a
                     elif b.address in self.catalog.implied or (a.file, a.line) > (b.file, b.line):
@@ -541,8 +640,8 @@ class Validator:
             if not any(n.spec.internet_gateway for n in nets):
                 for n in nets:
                     if n.spec.nat_gateway:
-                        self.error(n, self._implied_path(n, "natGateway"), f"network {n.name!r} needs a NAT gateway, and VDC {vdc_name!r} has no "
-                                   "public network to put it in",
+                        self.error(n, self._implied_path(n, "natGateway"), f"network {n.name!r} needs a NAT "
+                                   f"gateway, and VDC {vdc_name!r} has no public network to put it in",
                                    "add a PrivateNetwork with internetGateway: true to the VDC")
 
     def _implied_path(self, n: Resource, field: str) -> PathKey:
