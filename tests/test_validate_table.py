@@ -358,8 +358,9 @@ metadata: {{name: db, enterprise: acme, vdc: web}}
 spec:
   cidr: 10.10.1.0/25 {MARK}
 """}),
-    Case("network-overlaps-two", "network 'db' (10.10.0.0/20) overlaps network 'default' (10.10.1.0/24)",
-         col="10.10", count=2, files={CASE: f"""\
+    Case("network-overlaps-four", "network 'db' (10.10.0.0/20) overlaps networks 'public' (10.10.0.0/24), "
+         "'default' (10.10.1.0/24), 'public-b' (10.10.10.0/24), 'app-b' (10.10.11.0/24) in VDC 'web'",
+         col="10.10", files={CASE: f"""\
 {HEAD}kind: PrivateNetwork
 metadata: {{name: db, enterprise: acme, vdc: web}}
 spec:

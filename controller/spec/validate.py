@@ -621,22 +621,26 @@ class Validator:
             if self.catalog.get("VirtualDatacenter", vdc_name, ent) is None:
                 continue  # reported as a dangling reference
             ordered = sorted(nets, key=lambda n: (_net(n.spec.cidr).network_address, n.address))
-            # a sweep in address order: compare each network with the one reaching furthest so far
-            widest: Resource | None = None
+            # a sweep in address order: each network against the earlier ones still open at its start
+            open_: list[Resource] = []
+            clashes: dict[str, tuple[Resource, list[Resource]]] = {}
             for b in ordered:
-                a = widest
-                if a is None or _net(b.spec.cidr).broadcast_address > _net(a.spec.cidr).broadcast_address:
-                    widest = b
-                if a is not None and _net(a.spec.cidr).overlaps(_net(b.spec.cidr)):
+                start = _net(b.spec.cidr).network_address
+                open_ = [a for a in open_ if _net(a.spec.cidr).broadcast_address >= start]
+                for a in open_:
                     if a.address in self.catalog.implied:
                         later, other = b, a
                     elif b.address in self.catalog.implied or (a.file, a.line) > (b.file, b.line):
                         later, other = a, b
                     else:
                         later, other = b, a
-                    path = self._implied_path(later, "cidr")
-                    self.error(later, path, f"network {later.name!r} ({later.spec.cidr}) overlaps network "
-                               f"{other.name!r} ({other.spec.cidr}) in VDC {vdc_name!r}")
+                    clashes.setdefault(later.address, (later, []))[1].append(other)
+                open_.append(b)
+            for later, others in clashes.values():
+                what = ", ".join(f"{o.name!r} ({o.spec.cidr})" for o in others)
+                self.error(later, self._implied_path(later, "cidr"), f"network {later.name!r} ({later.spec.cidr}) "
+                           f"overlaps network{'s' if len(others) > 1 else ''} {what} in VDC {vdc_name!r}",
+                           "networks of one VDC never overlap: choose a free CIDR")
             if not any(n.spec.internet_gateway for n in nets):
                 for n in nets:
                     if n.spec.nat_gateway:
