@@ -222,3 +222,30 @@ def test_whole_vdc_deleted_bottom_up(aws, cli, tmp_path: Path):
     assert [n for n in ec2.describe_nat_gateways()["NatGateways"] if n["State"] != "deleted"] == []
     assert ec2.describe_addresses()["Addresses"] == [], "the NAT gateway's Elastic IP is released"
     assert cli("plan", "--specs", str(specs)).code == 0
+
+
+def test_route_and_nat_gateway_drift_corrected(aws, cli, tmp_path: Path):
+    specs = write_specs(tmp_path / "specs", {"ent.yaml": enterprise_doc(), "vdc.yaml": DEFAULT_VDC})
+    assert cli("apply", "--specs", str(specs), "--auto-approve").code == 0
+    ec2 = client("ec2")
+    main = by_address(ec2.describe_route_tables()["RouteTables"], "acme/web/RouteTable/main")[0]
+    ec2.delete_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
+    r = cli("plan", "--specs", str(specs), "--json")
+    assert r.code == 2
+    changed = [c for c in json.loads(r.out)["changes"] if c["action"] != "no-op"]
+    assert [(c["id"], c["reason"]) for c in changed] == [("acme/web/RouteTable/main", "routes differs")]
+    assert cli("apply", "--specs", str(specs), "--auto-approve").code == 0
+    assert cli("plan", "--specs", str(specs)).code == 0
+
+    nat = [n for n in ec2.describe_nat_gateways()["NatGateways"] if n["State"] == "available"][0]
+    ec2.delete_nat_gateway(NatGatewayId=nat["NatGatewayId"])
+    r = cli("plan", "--specs", str(specs))
+    assert r.code == 2 and "+ acme/web/NatGateway/nat" in r.out, r.out
+    assert cli("apply", "--specs", str(specs), "--auto-approve").code == 0
+    assert cli("plan", "--specs", str(specs)).code == 0
+    nats = [n for n in ec2.describe_nat_gateways()["NatGateways"] if n["State"] == "available"]
+    assert len(nats) == 1
+    main = by_address(ec2.describe_route_tables()["RouteTables"], "acme/web/RouteTable/main")[0]
+    assert [r.get("NatGatewayId") for r in main["Routes"] if r["DestinationCidrBlock"] == "0.0.0.0/0"] == [
+        nats[0]["NatGatewayId"]]
+    assert len(ec2.describe_addresses()["Addresses"]) == 1, "the new NAT gateway adopted the free Elastic IP"

@@ -335,6 +335,17 @@ class NatGateway(Kind):
         found = op.call("find NAT Elastic IP", ec2.describe_addresses,
                         Filters=[{"Name": "tag:controller:address", "Values": [node.id]}])["Addresses"]
         free = [a for a in found if not a.get("AssociationId")]
+        if not free and found:
+            # associated, but maybe to a NAT gateway that is gone (AWS frees it; moto does not): ask
+            nats = op.call("find NAT gateways", ec2.describe_nat_gateways,
+                           Filters=[{"Name": "tag:controller:address", "Values": [node.id]}])["NatGateways"]
+            in_use = {a.get("AllocationId") for n in nats if n["State"] in ("pending", "available")
+                      for a in n.get("NatGatewayAddresses", [])}
+            for a in found:
+                if a["AllocationId"] not in in_use:
+                    op.call("disassociate stale NAT Elastic IP", ec2.disassociate_address,
+                            AssociationId=a["AssociationId"], ok_not_found=True)
+                    free.append(a)
         if free:
             return str(free[0]["AllocationId"])
         eip = op.call("allocate NAT Elastic IP", ec2.allocate_address, Domain="vpc",
