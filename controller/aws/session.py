@@ -27,7 +27,7 @@ PARTITION_PREFIX = {"aws": "", "aws-cn": "cn-", "aws-us-gov": "us-gov-"}
 
 def retry_config(max_pool: int = 20) -> Config:
     return Config(
-        retries={"mode": "adaptive", "max_attempts": 8},
+        retries={"mode": "adaptive", "max_attempts": 8},  # type: ignore[typeddict-item]
         max_pool_connections=max_pool,
         connect_timeout=10,
         read_timeout=60,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -181,7 +181,7 @@ class Applier:
             return Live(id=ch.id, kind=live.kind, aws_id=ch.aws_id, tags=live.tags, props={}, attrs={})
         return live
 
-    def retag(self, op: Op, tags: dict[str, str | None], live: Live) -> None:
+    def retag(self, op: Op, tags: Mapping[str, str | None], live: Live) -> None:
         kind = REGISTRY[kind_of(live.id)]
         retag = getattr(kind, "retag", None)
         if retag is not None:

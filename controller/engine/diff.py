@@ -103,7 +103,7 @@ def diff(graph: Graph, observed: Observed) -> list[Change]:
     for nid in graph.order():
         node = graph.nodes[nid]
         live = observed.live.get(nid)
-        base = {"id": nid, "kind": node.kind, "enterprise": node.enterprise, "protected": node.protect,
+        base: dict[str, Any] = {"id": nid, "kind": node.kind, "enterprise": node.enterprise, "protected": node.protect,
                 "source": node.source, "aws_id": live.aws_id if live else None}
         if node.absent is not None:
             changes[nid] = Change(**base, action="delete" if live else "no-op",

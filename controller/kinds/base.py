@@ -12,6 +12,7 @@ replacement (`force_new`) and which props compare as sets (`set_fields`).
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import threading
 import time
@@ -89,7 +90,7 @@ class Observation:
         self.ctx = ctx
         self.region = region
         self.enterprise = ctx.enterprise
-        self._memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self._memo: dict[tuple[Any, ...], builtins.list[dict[str, Any]]] = {}
         self._locks: dict[tuple[Any, ...], threading.Lock] = {}
         self._guard = threading.Lock()
         self.desired: dict[str, Node] = {}  # the desired nodes of this enterprise and region, by id
@@ -97,10 +98,10 @@ class Observation:
     def client(self, service: str = "ec2") -> Any:
         return self.ctx.client(service, self.region)
 
-    def owned_filter(self) -> list[dict[str, Any]]:
+    def owned_filter(self) -> builtins.list[dict[str, Any]]:
         return [{"Name": f"tag:{TAG_ENTERPRISE}", "Values": [self.enterprise]}]
 
-    def list(self, service: str, operation: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+    def list(self, service: str, operation: str, key: str, **kwargs: Any) -> builtins.list[dict[str, Any]]:
         """All items of a paginated describe call (memoized for this pass)."""
         memo_key = (service, operation, key, repr(sorted(kwargs.items())))
         with self._guard:
@@ -110,17 +111,39 @@ class Observation:
                 self._memo[memo_key] = self._fetch(service, operation, key, kwargs)
             return self._memo[memo_key]
 
-    def _fetch(self, service: str, operation: str, key: str, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+    def _fetch(self, service: str, operation: str, key: str, kwargs: dict[str, Any]) -> builtins.list[dict[str, Any]]:
         c = self.client(service)
         with aws_call(f"{self.enterprise} in {self.region}", f"observe ({operation})"):
             if c.can_paginate(operation):
-                items: list[dict[str, Any]] = []
+                items: builtins.list[dict[str, Any]] = []
                 for page in c.get_paginator(operation).paginate(**kwargs):
                     items.extend(_dig(page, key))
                 return items
             return list(_dig(getattr(c, operation)(**kwargs), key))
 
-    def owned(self, service: str, operation: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+    def tagged_types(self) -> set[str]:
+        """`service:type` of every object carrying this enterprise's tag in the region (one shared
+        Resource Groups Tagging API call), e.g. `elasticloadbalancing:loadbalancer`, `ec2:vpn-connection`.
+
+        Kinds that are rare in an estate (load balancers, VPNs) skip their own listing calls when
+        nothing of theirs exists and nothing is desired, which keeps a no-change plan cheap.
+        """
+        items = self.list("resourcegroupstaggingapi", "get_resources", "ResourceTagMappingList",
+                          TagFilters=[{"Key": TAG_ENTERPRISE, "Values": [self.enterprise]}])
+        out = set()
+        for i in items:
+            arn = i["ResourceARN"].split(":", 5)
+            if len(arn) == 6:
+                out.add(f"{arn[2]}:{arn[5].split('/')[0]}")
+        return out
+
+    def needs(self, kind: str, *tagged: str) -> bool:
+        """Whether a rare kind must list its objects: something is desired, or tagged objects exist."""
+        if any(n.kind == kind for n in self.desired.values()):
+            return True
+        return bool(self.tagged_types() & set(tagged))
+
+    def owned(self, service: str, operation: str, key: str, **kwargs: Any) -> builtins.list[dict[str, Any]]:
         """Items carrying this enterprise's ownership tag."""
         return self.list(service, operation, key, Filters=self.owned_filter(), **kwargs)
 
