@@ -1,0 +1,295 @@
+"""VirtualMachine: an EC2 instance.
+
+Props (the live side has the same shape, AWS ids where the desired side has Refs):
+  ami            the AMI id (a plain string; the Template node is an extra dependency)
+  rootDevice     Ref(template, rootDeviceName): where the boot disk goes (not compared)
+  instanceType   update in place: stop, modify, start back if it was running
+  nics           [{subnet, ip}] by device index; ip None = AWS picks (then not compared); forces replacement
+  secondaryIps   [[ip, ...]] per nic, sorted; assigned and unassigned in place on the nic's ENI
+  firewall       the security group on every nic (the VDC's defaultFirewall when the VM names none; None = the
+                 VPC's default group); update in place
+  keyName        the key pair (a User): forces replacement
+  bootDisk       {sizeGiB, type, encrypted} or None (the AMI's): forces replacement
+  userData       its sha256 (secret: shown only as a digest); AWS cannot cheaply return user data, so the
+                 instance carries the digest in a tag set at creation; forces replacement
+  state          deployed | powered-off (start/stop in place); undeployed makes the node absent: the
+                 instance is terminated (the boot disk goes with it, data volumes stay)
+
+Only what the user wrote is compared (plus the structural props). attrs: enis and privateIps by nic index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import botocore.exceptions
+
+from controller.graph import Node, Ref
+from controller.kinds.base import (
+    TAG_ADDRESS,
+    Kind,
+    Live,
+    Observation,
+    Op,
+    client_token,
+    ownership_tags,
+    register,
+    set_by_user,
+    tag_list,
+)
+from controller.kinds.user import user_node_id
+from controller.spec.catalog import Catalog
+from controller.spec.models import Resource, address_of
+
+TAG_USER_DATA = "controller:user-data-sha256"
+STATES = {"running": "deployed", "pending": "deployed", "stopped": "powered-off", "stopping": "powered-off"}
+GONE = ("terminated", "shutting-down")
+NOT_YET = ["InvalidInstanceID.NotFound", "IncorrectInstanceState"]
+USER_FIELDS = {"state": "state", "ssh_key": "keyName", "boot_disk": "bootDisk", "user_data": "userData"}
+
+
+def user_data_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def template_node_id(vm: Resource) -> str:
+    return address_of("Template", vm.spec.template, vm.metadata.enterprise)
+
+
+@register
+class VirtualMachine(Kind):
+    name = "VirtualMachine"
+    spec_kinds = ("VirtualMachine",)
+    force_new = frozenset({"ami", "nics", "keyName", "bootDisk", "userData"})
+    secret_fields = frozenset({"userData"})
+
+    # -- desired ---------------------------------------------------------------------------------
+
+    def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
+        vdc = catalog.vdc_of(r)
+        assert vdc is not None
+        s = r.spec
+        ent, region = r.metadata.enterprise, vdc.spec.region
+        ami = catalog.template_ami(r)
+        tpl_id = template_node_id(r)
+        nodes: list[Node] = []
+        if s.template.startswith("ami-"):
+            nodes.append(Node(id=tpl_id, kind="Template", address=tpl_id, enterprise=r.enterprise, region=region,
+                              props={"ami": ami}, compared=frozenset({"ami"}), source=f"{r.file}:{r.line}"))
+        fw = s.firewall or vdc.spec.default_firewall
+        props: dict[str, Any] = {
+            "ami": ami,
+            "rootDevice": Ref(tpl_id, "rootDeviceName"),
+            "instanceType": s.hardware_profile,
+            "nics": [{"subnet": Ref(address_of("PrivateNetwork", n.network, ent, vdc.name)), "ip": n.ip}
+                     for n in s.nics],
+            "secondaryIps": [sorted(n.secondary_ips) for n in s.nics],
+            "firewall": Ref(address_of("Firewall", fw, ent, vdc.name)) if fw else None,
+            "keyName": s.ssh_key,
+            "bootDisk": ({"sizeGiB": s.boot_disk.size_gi_b, "type": s.boot_disk.type,
+                          "encrypted": s.boot_disk.encrypted} if s.boot_disk else None),
+            "userData": user_data_digest(s.user_data) if s.user_data is not None else None,
+            "userDataText": s.user_data,  # for create only: never compared, never shown
+            "state": s.state,
+        }
+        compared = ["ami", "instanceType", "nics", "secondaryIps", "firewall"]
+        compared += [USER_FIELDS[f] for f in set_by_user(s, *USER_FIELDS)]
+        extra = [tpl_id] + ([user_node_id(r.enterprise, s.ssh_key, region)] if s.ssh_key else [])
+        node = self.node(self.name, r, props, region=region, compared=compared, extra_deps=extra)
+        if s.state == "undeployed":
+            node.absent = "state: undeployed"
+        nodes.append(node)
+        return nodes
+
+    # -- observed --------------------------------------------------------------------------------
+
+    def observe(self, obs: Observation) -> list[Live]:
+        instances = [i for i in obs.owned("ec2", "describe_instances", "Reservations[].Instances")
+                     if i.get("State", {}).get("Name") not in GONE]
+        if not instances:
+            return []
+        volumes = {v["VolumeId"]: v for v in obs.owned("ec2", "describe_volumes", "Volumes")}
+        out = []
+        for inst in instances:
+            props, attrs, refs = self._props(inst, volumes)
+            live = self.live_from(self.name, inst, inst["InstanceId"], props, refs=refs, **attrs)
+            if live is None:
+                continue
+            want = obs.desired.get(live.id)
+            if want is not None and want.kind == self.name:
+                # a nic whose ip the user left to AWS: whatever AWS picked is not drift
+                for nic, wanted in zip(props["nics"], want.props.get("nics") or [], strict=False):
+                    if wanted.get("ip") is None:
+                        nic["ip"] = None
+            out.append(live)
+        return out
+
+    @staticmethod
+    def _props(inst: dict[str, Any], volumes: dict[str, dict[str, Any]]
+               ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        enis = sorted(inst.get("NetworkInterfaces", []), key=lambda n: n.get("Attachment", {}).get("DeviceIndex", 0))
+        groups = [g["GroupId"] for g in inst.get("SecurityGroups", [])]
+        if not groups and enis:  # moto leaves the instance's list empty when created with NetworkInterfaces
+            groups = [g["GroupId"] for g in enis[0].get("Groups", [])]
+        groups = sorted(set(groups))
+        root = inst.get("RootDeviceName")
+        tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+        mine = [volumes[m["Ebs"]["VolumeId"]] for m in inst.get("BlockDeviceMappings", [])
+                if m.get("Ebs", {}).get("VolumeId") in volumes]
+        # the root device's volume; else the one volume tagged with the VM's own address (created at launch:
+        # moto puts an AMI's default root volume on /dev/sda1 whatever RootDeviceName says)
+        at_root = [v for v in mine if any(a.get("Device") == root for a in v.get("Attachments", []))]
+        own = [v for v in mine if {"Key": TAG_ADDRESS, "Value": tags.get(TAG_ADDRESS)} in v.get("Tags", [])]
+        disk = at_root[0] if at_root else (own[0] if len(own) == 1 else None)
+        boot = ({"sizeGiB": disk.get("Size"), "type": disk.get("VolumeType"), "encrypted": bool(disk.get("Encrypted"))}
+                if disk else None)
+        props = {
+            "ami": inst.get("ImageId"),
+            "rootDevice": root,
+            "instanceType": inst.get("InstanceType"),
+            "nics": [{"subnet": n.get("SubnetId"), "ip": n.get("PrivateIpAddress")} for n in enis],
+            "secondaryIps": [sorted(a["PrivateIpAddress"] for a in n.get("PrivateIpAddresses", [])
+                                    if not a.get("Primary")) for n in enis],
+            "firewall": (groups[0] if len(groups) == 1 else groups) if groups else None,
+            "keyName": inst.get("KeyName"),
+            "bootDisk": boot,
+            "userData": tags.get(TAG_USER_DATA),
+            "state": STATES.get(inst.get("State", {}).get("Name", ""), inst.get("State", {}).get("Name")),
+        }
+        attrs = {"enis": [n["NetworkInterfaceId"] for n in enis],
+                 "privateIps": [n.get("PrivateIpAddress") for n in enis]}
+        refs = [n.get("SubnetId") for n in enis] + groups
+        return props, attrs, [r for r in dict.fromkeys(refs) if r]
+
+    # -- verbs -----------------------------------------------------------------------------------
+
+    def create(self, op: Op) -> Live:
+        node = op.node
+        assert node is not None
+        ec2 = op.client()
+        p = op.props
+        tags = ownership_tags(node)
+        if p.get("userData"):
+            tags[TAG_USER_DATA] = p["userData"]
+        kw: dict[str, Any] = {
+            "ImageId": p["ami"], "InstanceType": p["instanceType"], "MinCount": 1, "MaxCount": 1,
+            "ClientToken": client_token(node),
+            "TagSpecifications": [{"ResourceType": "instance", "Tags": tag_list(tags)},
+                                  {"ResourceType": "volume", "Tags": tag_list(ownership_tags(node))}],
+        }
+        if p.get("keyName"):
+            kw["KeyName"] = p["keyName"]
+        if p.get("userDataText") is not None:
+            kw["UserData"] = p["userDataText"]
+        nics = p["nics"]
+        groups = [p["firewall"]] if p.get("firewall") else [self._default_group(op, nics[0]["subnet"])]
+        if len(nics) == 1:
+            kw["SubnetId"] = nics[0]["subnet"]
+            kw["SecurityGroupIds"] = groups
+            if nics[0]["ip"]:
+                kw["PrivateIpAddress"] = nics[0]["ip"]
+        else:
+            kw["NetworkInterfaces"] = [
+                {"DeviceIndex": i, "SubnetId": n["subnet"], "Groups": groups,
+                 **({"PrivateIpAddress": n["ip"]} if n["ip"] else {})} for i, n in enumerate(nics)]
+        disk = p.get("bootDisk")
+        if disk:
+            kw["BlockDeviceMappings"] = [{"DeviceName": p["rootDevice"], "Ebs": {
+                "VolumeSize": disk["sizeGiB"], "VolumeType": disk["type"], "Encrypted": disk["encrypted"],
+                "DeleteOnTermination": True}}]
+        inst = op.call("run instance", ec2.run_instances, **kw,
+                       retry_codes=["InvalidSubnetID.NotFound", "InvalidGroup.NotFound"])["Instances"][0]
+        iid = inst["InstanceId"]
+        enis = sorted(inst.get("NetworkInterfaces", []), key=lambda n: n.get("Attachment", {}).get("DeviceIndex", 0))
+        eni_ids = [n["NetworkInterfaceId"] for n in enis]
+        live = Live(id=node.id, kind=self.name, aws_id=iid, tags=tags,
+                    props={**p, "secondaryIps": [[] for _ in nics], "state": "deployed"},
+                    attrs={"enis": eni_ids, "privateIps": [n.get("PrivateIpAddress") for n in enis]})
+        live.props.pop("userDataText", None)
+        op.live = live
+        self.update(op, ["secondaryIps", "state"])
+        live.props["secondaryIps"] = p["secondaryIps"]
+        return live
+
+    @staticmethod
+    def _default_group(op: Op, subnet: str) -> str:
+        """The VPC's default security group (a VM with no firewall and a VDC with no defaultFirewall)."""
+        ec2 = op.client()
+        sub = op.call("describe subnet", ec2.describe_subnets, SubnetIds=[subnet],
+                      retry_codes=["InvalidSubnetID.NotFound"])["Subnets"][0]
+        found = op.call("find default security group", ec2.describe_security_groups, Filters=[
+            {"Name": "vpc-id", "Values": [sub["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}])
+        return str(found["SecurityGroups"][0]["GroupId"])
+
+    def update(self, op: Op, changes: list[str]) -> None:
+        assert op.live is not None
+        ec2 = op.client()
+        iid = op.live.aws_id
+        state = op.live.props.get("state")
+        target = op.props["state"] if "state" in changes else state
+        if "instanceType" in changes:
+            if state != "powered-off":
+                self._set_state(op, "powered-off")
+                state = "powered-off"
+            op.call("change instance type", ec2.modify_instance_attribute, InstanceId=iid,
+                    InstanceType={"Value": op.props["instanceType"]}, retry_codes=NOT_YET)
+        if "firewall" in changes and op.props.get("firewall"):
+            groups = [op.props["firewall"]]
+            op.call("set firewall", ec2.modify_instance_attribute, InstanceId=iid, Groups=groups,
+                    retry_codes=NOT_YET)
+            for eni in (op.live.attrs.get("enis") or [])[1:]:  # the other nics (the call above covers the first)
+                op.call("set firewall on nic", ec2.modify_network_interface_attribute, NetworkInterfaceId=eni,
+                        Groups=groups, retry_codes=["InvalidNetworkInterfaceID.NotFound"])
+        if "secondaryIps" in changes:
+            enis = op.live.attrs.get("enis") or []
+            have_all = op.live.props.get("secondaryIps") or []
+            for i, want in enumerate(op.props["secondaryIps"]):
+                if i >= len(enis):
+                    break
+                have = set(have_all[i]) if i < len(have_all) else set()
+                add, drop = sorted(set(want) - have), sorted(have - set(want))
+                if drop:
+                    op.call("unassign secondary IPs", ec2.unassign_private_ip_addresses,
+                            NetworkInterfaceId=enis[i], PrivateIpAddresses=drop)
+                if add:
+                    op.call("assign secondary IPs", ec2.assign_private_ip_addresses, NetworkInterfaceId=enis[i],
+                            PrivateIpAddresses=add, retry_codes=["InvalidNetworkInterfaceID.NotFound"])
+        if target in ("deployed", "powered-off") and target != state:
+            self._set_state(op, target)
+
+    def _set_state(self, op: Op, target: str) -> None:
+        ec2 = op.client()
+        iid = op.live.aws_id if op.live else ""
+        if target == "powered-off":
+            op.call("stop instance", ec2.stop_instances, InstanceIds=[iid], retry_codes=NOT_YET)
+            self._wait(op, "stopped")
+        else:
+            op.call("start instance", ec2.start_instances, InstanceIds=[iid], retry_codes=NOT_YET)
+            self._wait(op, "running")
+
+    @staticmethod
+    def _wait(op: Op, state: str) -> None:
+        ec2 = op.client()
+        iid = op.live.aws_id if op.live else ""
+
+        def probe() -> str | None:
+            try:
+                res = ec2.describe_instances(InstanceIds=[iid])
+            except botocore.exceptions.ClientError as e:
+                if state == "terminated" and e.response.get("Error", {}).get("Code") == "InvalidInstanceID.NotFound":
+                    return "terminated"  # AWS forgets terminated instances after a while
+                raise
+            found = [i for r in res.get("Reservations", []) for i in r.get("Instances", [])]
+            return found[0]["State"]["Name"] if found else ("terminated" if state == "terminated" else None)
+
+        op.wait(state, probe, lambda s: s == state,
+                failed=lambda s: f"the instance is {s}" if s in GONE and state != "terminated" else None)
+
+    def delete(self, op: Op) -> None:
+        assert op.live is not None
+        # the boot disk goes with the instance (DeleteOnTermination on the root device only); data volumes stay
+        res = op.call("terminate instance", op.client().terminate_instances, InstanceIds=[op.live.aws_id],
+                      ok_not_found=True)
+        if res is not None:
+            self._wait(op, "terminated")
