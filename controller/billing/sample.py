@@ -81,9 +81,15 @@ class Line:
             uuid.uuid4().hex[:52], f"{start}/{end}", "", "AWS", "Anniversary", payer or self.account,
             f"{first:%Y-%m-%d}T00:00:00Z", f"{nxt:%Y-%m-%d}T00:00:00Z", self.account, self.line_type, start, end,
             self.product, f"USE1-{svc[1]}", svc[2], "us-east-1a", self.resource, amount, "USD", rate,
-            f"{self.cost:f}", f"{self.cost:f}", f"{svc[4]} {svc[1]} usage in US East (N. Virginia)", svc[4],
+            f"{self.cost:f}", f"{self.cost:f}", _description(svc), svc[4],
             "us-east-1", svc[3], self.enterprise_tag, self.address_tag, name,
         ]
+
+
+def _description(svc: tuple[str, ...]) -> str:
+    if svc[0] == "ElasticLoadBalancing":  # some AWS descriptions hold commas: those lines are quoted
+        return f"$0.0225 per Application LoadBalancer-hour (or partial hour), {svc[1]}"
+    return f"{svc[4]} {svc[1]} usage in US East (N. Virginia)"
 
 
 def csv_bytes(lines: Iterable[Line], columns: list[str] | None = None, payer: str = "") -> bytes:
