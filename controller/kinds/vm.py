@@ -180,7 +180,7 @@ class VirtualMachine(Kind):
         }
         if p.get("keyName"):
             kw["KeyName"] = p["keyName"]
-        if p.get("userDataText") is not None:
+        if p.get("userDataText"):
             kw["UserData"] = p["userDataText"]
         nics = p["nics"]
         groups = [p["firewall"]] if p.get("firewall") else [self._default_group(op, nics[0]["subnet"])]
@@ -208,8 +208,11 @@ class VirtualMachine(Kind):
                     attrs={"enis": eni_ids, "privateIps": [n.get("PrivateIpAddress") for n in enis]})
         live.props.pop("userDataText", None)
         op.live = live
-        self.update(op, ["secondaryIps", "state"])
-        live.props["secondaryIps"] = p["secondaryIps"]
+        self.update(op, ["secondaryIps"])
+        if p["state"] == "powered-off":
+            self._wait(op, "running")  # a pending instance cannot be stopped yet
+            self._set_state(op, "powered-off")
+        live.props.update(secondaryIps=p["secondaryIps"], state=p["state"])
         return live
 
     @staticmethod
