@@ -302,3 +302,30 @@ def test_html_is_self_contained(estate, cli, tmp_path):
     assert "<script" not in page and "<link" not in page and "src=" not in page
     assert "@import" not in page and "url(" not in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_env_credentials_and_zip_at_the_bucket_root(aws, cli, tmp_path, monkeypatch):
+    """Keys named by env variables (the ambient account here); a ZIP report with no bucket prefix."""
+    monkeypatch.setenv("SOLO_KEY", "testing")
+    monkeypatch.setenv("SOLO_SECRET", "testing")
+    rows = [Line(day=MONTH.replace(day=d), account="123456789012", product="AmazonEC2",
+                 cost=Decimal("0.3333333333")) for d in range(1, 4)]
+    put_report(boto3.client("s3", region_name="us-east-1"), "solo-cur", "", "solo", MONTH,
+               [zipped(csv_bytes(rows[:2])), zipped(csv_bytes(rows[2:]))], compression="ZIP")
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "e.yaml").write_text("""
+apiVersion: controller/v1
+kind: Enterprise
+metadata: {name: solo}
+spec:
+  credentials: {env: {accessKeyId: SOLO_KEY, secretAccessKey: SOLO_SECRET}}
+  regions: [us-east-1]
+  billing: {amazon_bucket: solo-cur, amazon_report_name: solo, amazon_billing_compress_format: ZIP,
+            amazon_discount: "33.3"}
+""")
+    doc = run_json(cli, specs)
+    (bill,) = doc["enterprises"]
+    assert bill["cost"] == "1.00"  # 0.9999999999 rounds half up
+    assert Decimal(bill["charge"]) == cents(discounted(Decimal("0.9999999999"), Decimal("33.3")))
+    assert doc["daysSeen"] == 3

@@ -127,13 +127,17 @@ def budget_chart(report: Report, b: Bill) -> str:
     def xy(day: float, v: Decimal | float) -> str:
         return f"{left + plot_w * day / days:.1f},{top + plot_h - float(v) / vmax * plot_h:.1f}"
 
-    for name, v, t in lines:
+    labelled: list[float] = []
+    for name, v, t in sorted(lines, key=lambda x: -x[1]):
         y = top + plot_h - float(v) / vmax * plot_h
         color = "#c0392b" if t >= 100 else "#b7791f"
+        label = f"{escape(name)} {t}% ({fmt(v)})"
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="{color}" '
-                     f'stroke-dasharray="{"0" if t >= 100 else "4 3"}" stroke-width="1.2"/>')
-        parts.append(f'<text x="{left + 4}" y="{y - 3:.1f}" font-size="10" fill="{color}">{escape(name)} {t}% '
-                     f'({fmt(v)})</text>')
+                     f'stroke-dasharray="{"0" if t >= 100 else "4 3"}" stroke-width="1.2"><title>{label}</title>'
+                     "</line>")
+        if all(abs(y - other) >= 11 for other in labelled):  # no label over another
+            labelled.append(y)
+            parts.append(f'<text x="{left + 4}" y="{y - 3:.1f}" font-size="10" fill="{color}">{label}</text>')
     if cum:
         pts = " ".join([xy(0, 0), *(xy(d + 1, v) for d, v in enumerate(cum))])
         parts.append(f'<polyline points="{pts}" fill="none" stroke="{PALETTE[0]}" stroke-width="2.5"/>')
