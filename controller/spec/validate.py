@@ -7,6 +7,7 @@ field path. Nothing here calls AWS.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import re
 from collections import Counter, defaultdict
@@ -240,6 +241,7 @@ def parse_document(doc: Document) -> tuple[Resource | None, list[Diagnostic]]:
 # Rules across documents
 
 
+@functools.lru_cache(maxsize=65536)
 def _net(cidr: str) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(cidr)
 
@@ -251,6 +253,10 @@ PARTITION_PREFIX = {"aws-cn": "cn-", "aws-us-gov": "us-gov-"}
 def _in_region(zone: str, region: str) -> bool:
     """us-east-1a is in us-east-1; us-east-11a is not."""
     return zone[:-1] == region
+
+
+_ANY_SECRET_RE = re.compile("|".join(f"(?:{x.pattern})" for x in (ACCESS_KEY_RE, PRIVATE_KEY_RE)) +
+                            f"|(?i:{SECRET_ASSIGNMENT_RE.pattern.removeprefix('(?i)')})")
 
 
 class Validator:
@@ -332,6 +338,8 @@ class Validator:
 
         def walk(value: Any, path: PathKey) -> None:
             if isinstance(value, str):
+                if not _ANY_SECRET_RE.search(value):
+                    return
                 if ACCESS_KEY_RE.search(value) or SECRET_ASSIGNMENT_RE.search(value):
                     self.error(r, path, "a literal AWS access key id is in the specs; secrets never go in YAML"
                                if ACCESS_KEY_RE.search(value) else "a literal AWS secret access key is in the specs; "
@@ -341,6 +349,9 @@ class Validator:
                 elif PRIVATE_KEY_RE.search(value):
                     self.error(r, path, "a private key is in the specs; secrets never go in YAML",
                                "fetch it at boot from a secrets manager, or give only the public key (User)")
+            elif isinstance(value, dict):
+                for k, v in value.items():
+                    walk(v, (*path, k))
             elif isinstance(value, BaseModel):
                 for name, f in type(value).model_fields.items():
                     walk(getattr(value, name), (*path, f.alias or name))
@@ -348,7 +359,9 @@ class Validator:
                 for i, v in enumerate(value):
                     walk(v, (*path, i))
 
-        walk(r.spec, ("spec",))
+        # the document as written (faster than the model, and it has the YAML's own field names)
+        doc = self.docs.get((r.file, r.line))
+        walk(doc.data.get("spec") if doc else r.spec, ("spec",))
 
     # -- per kind
 
