@@ -94,7 +94,7 @@ class Catalog:
     def of_kind(self, kind: str) -> list[Resource]:
         return list(self._by_kind.get(kind, ()))
 
-    def in_vdc(self, enterprise: str, vdc: str, kind: str) -> dict[str, Resource]:
+    def in_vdc(self, enterprise: str | None, vdc: str | None, kind: str) -> dict[str, Resource]:
         return self._scoped.get((enterprise, vdc, kind), {})
 
     def vdc_of(self, r: Resource) -> Resource | None:
@@ -108,11 +108,11 @@ class Catalog:
     def for_enterprise(self, enterprise: str) -> list[Resource]:
         return list(self._by_enterprise.get(enterprise, ()))
 
-    def volume(self, enterprise: str, vdc: str | None, name: str) -> Resource | None:
+    def volume(self, enterprise: str | None, vdc: str | None, name: str) -> Resource | None:
         """A volume named by a VM: in the VM's VDC first, else at the region (cloud location) level."""
         return self.get("Volume", name, enterprise, vdc) or self.get("Volume", name, enterprise, None)
 
-    def public_ip(self, enterprise: str, vdc: str | None, name: str) -> Resource | None:
+    def public_ip(self, enterprise: str | None, vdc: str | None, name: str) -> Resource | None:
         return self.get("PublicIp", name, enterprise, vdc) or self.get("PublicIp", name, enterprise, None)
 
     def template_ami(self, vm: Resource) -> str | None:

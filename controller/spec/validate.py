@@ -260,7 +260,7 @@ _ANY_SECRET_RE = re.compile("|".join(f"(?:{x.pattern})" for x in (ACCESS_KEY_RE,
 
 
 class Validator:
-    def __init__(self, resources: list[Resource], docs: list[Document], broken: set[str] | None = frozenset()):
+    def __init__(self, resources: list[Resource], docs: list[Document], broken: set[str] | frozenset[str] | None = frozenset()):
         """``broken``: addresses of documents that failed to parse (None: some could not be named);
         a reference to one of them is not reported as dangling."""
         self.resources = resources
@@ -627,11 +627,11 @@ class Validator:
 
     def check_networks(self) -> None:
         """Networks of one VDC never overlap; NAT'd networks need a public one in the VDC."""
-        by_vdc: dict[tuple[str, str], list[Resource]] = defaultdict(list)
+        by_vdc: dict[tuple[str | None, str | None], list[Resource]] = defaultdict(list)
         for r in self.catalog.of_kind("PrivateNetwork"):
             by_vdc[(r.metadata.enterprise, r.metadata.vdc)].append(r)
         for (ent, vdc_name), nets in by_vdc.items():
-            if self.catalog.get("VirtualDatacenter", vdc_name, ent) is None:
+            if vdc_name is None or self.catalog.get("VirtualDatacenter", vdc_name, ent) is None:
                 continue  # reported as a dangling reference
             ordered = sorted(nets, key=lambda n: (_net(n.spec.cidr).network_address, n.address))
             # a sweep in address order: each network against the earlier ones still open at its start
@@ -672,7 +672,7 @@ class Validator:
 
     def check_addresses(self) -> None:
         """No two nics share an address; a public IP goes on one nic only."""
-        ips: dict[tuple[str, str, str], tuple[Resource, PathKey]] = {}
+        ips: dict[tuple[str | None, str | None, str], tuple[Resource, PathKey]] = {}
         eips: dict[str, tuple[Resource, PathKey]] = {}
         for r in self.catalog.of_kind("VirtualMachine"):
             for i, nic in enumerate(r.spec.nics):
