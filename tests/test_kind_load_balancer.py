@@ -133,11 +133,12 @@ def test_application_load_balancer_round_trip(aws, cli, tmp_path):
     v2.create_listener(LoadBalancerArn=arn, Protocol="HTTP", Port=8081,
                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])
     v2.modify_target_group(TargetGroupArn=tg["TargetGroupArn"], HealthCheckPath="/other")
+    v2.add_tags(ResourceArns=[arn], Tags=[{"Key": "Name", "Value": "renamed"}])
     code, plan = plan_json(cli, root)
     assert code == 2
     ch = lb_change(plan)
     assert ch["action"] == "update"
-    assert {f["path"] for f in ch["fields"]} == {"listeners", "healthCheck"}
+    assert {f["path"] for f in ch["fields"]} == {"listeners", "healthCheck", "tags"}
     hc = next(f for f in ch["fields"] if f["path"] == "healthCheck")
     assert hc["before"]["path"] == "/other" and hc["after"]["path"] == "/health"
     r = cli("plan", "--specs", str(root))
@@ -147,6 +148,7 @@ def test_application_load_balancer_round_trip(aws, cli, tmp_path):
     assert cli("plan", "--specs", str(root)).code == 0
     assert [li["Port"] for li in v2.describe_listeners(LoadBalancerArn=arn)["Listeners"]] == [80]
     assert v2.describe_target_groups(LoadBalancerArn=arn)["TargetGroups"][0]["HealthCheckPath"] == "/health"
+    assert {"Key": "Name", "Value": "web-lb"} in v2.describe_tags(ResourceArns=[arn])["TagDescriptions"][0]["Tags"]
 
     # a second apply of an unchanged spec creates nothing (moto would make a duplicate ALB)
     apply(cli, root)

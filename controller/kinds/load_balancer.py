@@ -95,6 +95,11 @@ def _gone(op: Op, fn: Any, **kwargs: Any) -> Any:
         raise
 
 
+def _undeployed(vm: Resource | None) -> bool:
+    """An undeployed VM has no instance: it is no member (it joins again when deployed)."""
+    return vm is not None and getattr(vm.spec, "state", "deployed") == "undeployed"
+
+
 def _listener_key(listener: dict[str, Any]) -> tuple[int, str, int | None]:
     return listener["port"], listener["protocol"], listener.get("targetPort")
 
@@ -118,12 +123,13 @@ class LoadBalancer(Kind):
         listeners = [{"protocol": li.protocol, "port": li.port, "targetPort": li.target_port} for li in s.listeners]
         props: dict[str, Any] = {
             "type": s.type,
-            "name": lb_name(vdc_name, r.name),
+            "name": lb_name(vdc.name, r.name),
             "vpc": Ref(vdc.address),
             "subnets": [Ref(address_of("PrivateNetwork", n, ent, vdc_name)) for n in s.networks],
             "firewall": Ref(address_of("Firewall", s.firewall, ent, vdc_name)) if s.firewall else None,
             "listeners": listeners,
-            "members": [Ref(address_of("VirtualMachine", m, ent, vdc_name)) for m in s.members],
+            "members": [Ref(address_of("VirtualMachine", m, ent, vdc_name)) for m in s.members
+                        if not _undeployed(catalog.get("VirtualMachine", m, ent, vdc_name))],
             "healthCheck": {
                 "protocol": hc.protocol,
                 "port": hc.port or s.listeners[0].target_port,
@@ -191,10 +197,10 @@ class LoadBalancer(Kind):
                                   "arn": li["ListenerArn"]})
             targets: dict[str, list[str]] = {}
             for g in tgs:
-                health = obs.list("elbv2", "describe_target_health", "TargetHealthDescriptions",
-                                  TargetGroupArn=g["TargetGroupArn"])
+                seen = obs.list("elbv2", "describe_target_health", "TargetHealthDescriptions",
+                                TargetGroupArn=g["TargetGroupArn"])
                 targets[g["TargetGroupArn"]] = sorted(
-                    h["Target"]["Id"] for h in health if h.get("TargetHealth", {}).get("State") != "draining")
+                    h["Target"]["Id"] for h in seen if h.get("TargetHealth", {}).get("State") != "draining")
             node = obs.desired.get(ours[arn][TAG_ADDRESS])
             checks = [self._v2_health(g) for g in tgs]
             want = node.props.get("healthCheck") if node is not None else None

@@ -17,6 +17,7 @@ the document; while the document exists, the next create adopts them.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import botocore.exceptions
@@ -231,14 +232,18 @@ class Vpn(Kind):
             if vpc:
                 op.call("detach VPN gateway", ec2.detach_vpn_gateway, VpnGatewayId=vgw_id, VpcId=vpc,
                         ok_not_found=True)
-                op.wait("VPN gateway detached",
-                        lambda v=vgw_id: (ec2.describe_vpn_gateways(VpnGatewayIds=[v])["VpnGateways"] or [{}])[0],
+                op.wait("VPN gateway detached", functools.partial(self._vgw, ec2, vgw_id),
                         ready=lambda g: _attached_vpc(g) is None)
             op.call("delete VPN gateway", ec2.delete_vpn_gateway, VpnGatewayId=vgw_id, ok_not_found=True,
                     retry_codes=["IncorrectState"])
         for cgw_id in cgws:
             op.call("delete customer gateway", ec2.delete_customer_gateway, CustomerGatewayId=cgw_id,
                     ok_not_found=True, retry_codes=["IncorrectState"])
+
+    @staticmethod
+    def _vgw(ec2: Any, vgw_id: str) -> dict[str, Any]:
+        found = ec2.describe_vpn_gateways(VpnGatewayIds=[vgw_id])["VpnGateways"]
+        return dict(found[0]) if found else {}
 
     @staticmethod
     def _state(ec2: Any, vpn_id: str) -> str:
