@@ -1,0 +1,1 @@
+"""`controller daemon`: continuous reconcile (docs/daemon.md)."""

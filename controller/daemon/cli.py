@@ -1,0 +1,105 @@
+"""`controller daemon`: continuous reconcile of a spec directory or a git branch (docs/daemon.md)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import structlog
+
+from controller.cli import command
+from controller.engine.commands import DEFAULT_MAX_DELETES
+from controller.logs import configure, get_logger
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("source (default: watch --specs DIR)")
+    src.add_argument("--git", metavar="URL", help="reconcile a git branch instead of --specs (fetched with git)")
+    src.add_argument("--branch", default="main", help="git branch (default main)")
+    src.add_argument("--poll", type=float, default=60.0, help="git fetch interval, seconds (default 60)")
+    src.add_argument("--git-path", default=".", help="spec folder inside the repository (default: its root)")
+    src.add_argument("--workdir", help="where the clone and the per-commit trees live (default: a temp dir)")
+    src.add_argument("--debounce", type=float, default=1.0, help="--specs watch debounce, seconds (default 1)")
+    loop = p.add_argument_group("loop")
+    loop.add_argument("--resync", type=float, default=300.0,
+                      help="re-plan every enterprise this often, seconds, ±10%% jitter (default 300)")
+    loop.add_argument("--workers", type=int, default=4, help="enterprises reconciled at once (default 4)")
+    loop.add_argument("--parallelism", type=int, default=10, help="objects changed at once per enterprise")
+    loop.add_argument("--backoff-max", type=float, default=300.0, help="cap of the per-enterprise retry "
+                      "backoff, seconds (1 s doubling; default 300)")
+    pol = p.add_argument_group("policies (override every Enterprise's spec.policies)")
+    pol.add_argument("--self-heal", action=argparse.BooleanOptionalAction, default=None,
+                     help="revert drift found on a resync (default: the Enterprise's selfHeal, true)")
+    pol.add_argument("--prune", action=argparse.BooleanOptionalAction, default=None,
+                     help="delete objects whose documents are gone (default: the Enterprise's prune, false)")
+    pol.add_argument("--suspend", action=argparse.BooleanOptionalAction, default=None,
+                     help="observe and report only (default: the Enterprise's suspend, false)")
+    pol.add_argument("--max-deletes", type=int, default=DEFAULT_MAX_DELETES,
+                     help=f"refuse a reconcile that deletes or replaces more objects (default {DEFAULT_MAX_DELETES})")
+    srv = p.add_argument_group("serving and replicas")
+    srv.add_argument("--listen", default="127.0.0.1:8080",
+                     help="HOST:PORT of /healthz /readyz /metrics /status /hooks/git (port 0: any free one)")
+    srv.add_argument("--lease-table", default=os.environ.get("CONTROLLER_LEASE_TABLE"),
+                     help="DynamoDB table of per-enterprise leases (created if missing; env CONTROLLER_LEASE_TABLE)")
+    srv.add_argument("--lease-region", help="region of the lease table (default AWS_DEFAULT_REGION)")
+    srv.add_argument("--lease-seconds", type=float, default=30.0, help="lease period (default 30; "
+                     "renewed every third of it)")
+
+
+@command("daemon", "continuous reconcile: watch the specs or a git branch, re-plan on change and on a timer")(_args)
+def cmd_daemon(args: argparse.Namespace) -> int:
+    from controller.daemon.http import serve
+    from controller.daemon.loop import Daemon, Options
+    from controller.daemon.source import DirSource, GitSource
+
+    configure(verbose=args.verbose, json=True)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(
+        logging.DEBUG if args.verbose else logging.INFO))
+    log = get_logger()
+    opts = Options(parallelism=args.parallelism, workers=args.workers, resync=args.resync,
+                   self_heal=args.self_heal, prune=args.prune, suspend=args.suspend,
+                   max_deletes=args.max_deletes, lease_table=args.lease_table, lease_region=args.lease_region,
+                   lease_seconds=args.lease_seconds, backoff_max=args.backoff_max)
+    daemon = Daemon(opts)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    source: DirSource | GitSource
+    if args.git:
+        workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="controller-daemon-"))
+        source = GitSource(args.git, args.branch, workdir, daemon.on_tree, stop, poll=args.poll,
+                           subdir=args.git_path)
+    else:
+        source = DirSource(Path(args.specs), daemon.on_tree, stop, debounce=args.debounce)
+    server = serve(daemon, args.listen, source.trigger if args.git else None)
+    host, port = server.server_address[:2]
+    print(f"listening on http://{host}:{port}", flush=True)
+    log.info("daemon_started", listen=f"{host}:{port}", source=source.describe(), pid=os.getpid(),
+             resync=opts.resync, lease_table=opts.lease_table,
+             owner=daemon.leases.table.owner if daemon.leases else None)
+    daemon.start()
+    threading.Thread(target=source.run, name="source", daemon=True).start()
+    while not stop.wait(1.0):
+        pass
+    started = time.monotonic()
+    log.info("daemon_stopping")
+    if isinstance(source, GitSource):
+        source.stop_now()
+    daemon.stop()
+    server.shutdown()
+    log.info("daemon_stopped", seconds=round(time.monotonic() - started, 3))
+    sys.stderr.flush()
+    return 0

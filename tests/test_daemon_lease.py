@@ -1,0 +1,77 @@
+"""Leases in DynamoDB (controller/daemon/lease.py) and `controller apply --lease-table`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from controller.daemon.lease import Lease, LeaseKeeper, LeaseTable
+from tests.helpers import enterprise_doc, write_specs
+from tests.test_daemon import vdc_doc, vpcs
+
+
+def test_acquire_renew_release_and_takeover_after_expiry(aws):
+    a = LeaseTable("leases", owner="a")
+    b = LeaseTable("leases", owner="b")
+    a.ensure()
+    b.ensure()  # the table exists: no error
+    la = a.acquire("acme", 2)
+    assert isinstance(la, Lease) and la.fence == 1
+    held = b.acquire("acme", 2)
+    assert not isinstance(held, Lease) and held["owner"] == "a", "a foreign acquire fails and names the holder"
+    assert a.renew(la, 2)
+    again = a.acquire("acme", 2)  # the owner may re-acquire
+    assert isinstance(again, Lease) and again.fence == 2
+    assert not a.renew(la, 2), "a renew with an old fence fails"
+    # expiry: b takes it over with a higher fence; a's renew then fails
+    a.ddb.update_item(TableName="leases", Key={"enterprise": {"S": "acme"}},
+                      UpdateExpression="SET expires_at = :past", ExpressionAttributeValues={":past": {"N": "1"}})
+    lb = b.acquire("acme", 2)
+    assert isinstance(lb, Lease) and lb.fence == 3
+    assert not a.renew(again, 2)
+    assert not a.release(again), "only the holder releases"
+    assert b.release(lb)
+    la2 = a.acquire("acme", 2)
+    assert isinstance(la2, Lease) and la2.fence == 4
+
+
+def test_keeper_takes_a_fair_share_and_takes_over_a_dead_replica(aws):
+    names = {f"e{i}" for i in range(6)}
+    tables = [LeaseTable("leases", owner=o) for o in ("r1", "r2")]
+    tables[0].ensure()
+    events: list[tuple[str, str]] = []
+    keepers = [LeaseKeeper(t, 3, lambda n, o=t.owner: events.append((o, n)), lambda n: None) for t in tables]
+    for k in keepers:
+        k.set_wanted(names)
+        k.tick()  # registers; takes nothing on its first tick
+    assert events == []
+    for _ in range(2):
+        for k in keepers:
+            k.tick()
+    held = [set(k.owned()) for k in keepers]
+    assert held[0] | held[1] == names and not held[0] & held[1]
+    assert len(held[0]) == len(held[1]) == 3
+    # r2 dies (stops renewing): after the lease period r1 takes its enterprises whatever its share
+    deadline = time.monotonic() + 10
+    while set(keepers[0].owned()) != names and time.monotonic() < deadline:
+        time.sleep(0.5)
+        keepers[0].tick()
+    assert set(keepers[0].owned()) == names
+
+
+def test_apply_refuses_while_another_process_holds_the_lease(aws, cli, tmp_path: Path):
+    specs = write_specs(tmp_path / "specs", {"ent.yaml": enterprise_doc(), "vdc.yaml": vdc_doc()})
+    daemon = LeaseTable("leases", owner="daemon-on-host-x")
+    daemon.ensure()
+    lease = daemon.acquire("acme", 60)
+    assert isinstance(lease, Lease)
+    r = cli("apply", "--specs", str(specs), "--auto-approve", "--lease-table", "leases")
+    assert r.code == 1
+    assert "daemon-on-host-x" in r.err and "acme" in r.err and "nothing was changed" in r.err, r.err
+    assert vpcs("acme/VirtualDatacenter/web") == []
+    daemon.release(lease)
+    r = cli("apply", "--specs", str(specs), "--auto-approve", env={"CONTROLLER_LEASE_TABLE": "leases"})
+    assert r.code == 0, r.err
+    assert vpcs("acme/VirtualDatacenter/web")
+    item = daemon.scan()[0]
+    assert item["owner"].startswith("apply:") and item["state"] == "released" and item["fence"] == 2
