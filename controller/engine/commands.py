@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from controller.cli import command, print_diagnostics
 from controller.engine.apply import Applier, Report
@@ -65,6 +67,11 @@ def _apply_args(p: argparse.ArgumentParser) -> None:
                    help=f"refuse a plan that deletes or replaces more objects than this (default {DEFAULT_MAX_DELETES})")
     p.add_argument("--allow-deletes", action="store_true", help="lift the --max-deletes guard")
     p.add_argument("--json", action="store_true", help="print the apply report as JSON")
+    # leases shared with `controller daemon` (controller/daemon/lease.py, docs/daemon.md)
+    p.add_argument("--lease-table", default=os.environ.get("CONTROLLER_LEASE_TABLE"),
+                   help="hold each enterprise's lease in this DynamoDB table while applying, as the daemon "
+                        "does; refuse if another process holds it (env CONTROLLER_LEASE_TABLE)")
+    p.add_argument("--lease-region", help="region of the lease table (default AWS_DEFAULT_REGION)")
 
 
 def check_plan(plan: Plan, max_deletes: int, allow_deletes: bool) -> None:
@@ -83,7 +90,7 @@ def check_plan(plan: Plan, max_deletes: int, allow_deletes: bool) -> None:
 
 @command("apply", "make AWS match the specs (a fresh plan, or exactly a saved one)")(_apply_args)
 def cmd_apply(args: argparse.Namespace) -> int:
-    from controller.render.human import console, render_outcome, render_plan, render_report
+    from controller.render.human import console
 
     specs = _load(args)
     if specs is None:
@@ -93,6 +100,18 @@ def cmd_apply(args: argparse.Namespace) -> int:
     only = args.enterprise
     if saved is not None and only is None and len(saved.enterprises) == 1:
         only = saved.enterprises[0]
+    if args.lease_table:  # never act on an enterprise a daemon (or another apply) is acting on
+        from controller.daemon.lease import cli_leases
+        from controller.engine.observe import select_enterprises
+
+        with cli_leases(args.lease_table, select_enterprises(specs.catalog, only), region=args.lease_region):
+            return _apply(args, specs, saved, only, out)
+    return _apply(args, specs, saved, only, out)
+
+
+def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str | None, out: Any) -> int:
+    from controller.render.human import render_outcome, render_plan, render_report
+
     planned = make_plan(specs, only, parallelism=args.parallelism)
     if saved is not None:
         _check_saved(saved, planned)
