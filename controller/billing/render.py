@@ -123,9 +123,9 @@ def to_csv(report: Report) -> str:
             w.writerow([*base, k, plain(c), plain(ch)])
         w.writerow([*base, "(bill)", plain(b.cost), plain(b.charge)])
         if b.customers:
-            for c in b.customers:
-                cb = report.bills[c]
-                w.writerow([*base, f"(customer {c})", plain(cb.total_cost), plain(cb.total)])
+            for name in b.customers:
+                cb = report.bills[name]
+                w.writerow([*base, f"(customer {name})", plain(cb.total_cost), plain(cb.total)])
             w.writerow([*base, "(total)", plain(b.total_cost), plain(b.total)])
     return buf.getvalue()
 

@@ -197,6 +197,9 @@ def build(estate: Estate, selected: list[str], roots: list[str], month: date, by
         home = src.enterprise
         family = set(estate.subtree(home))
         for (day, product, account, ent_tag, addr, rid), cost in data.cells.items():
+            in_month = day.startswith(prefix)
+            if in_month:  # how far the reports read go, whoever the line belongs to
+                report.days_seen = max(report.days_seen, int(day[8:10]))
             if not addr and rid:
                 addr = data.resource_address.get(rid, "")
             if not ent_tag and addr:
@@ -212,9 +215,8 @@ def build(estate: Estate, selected: list[str], roots: list[str], month: date, by
             if bill is None:
                 continue  # not selected
             bill.cost += cost
-            if day.startswith(prefix):
+            if in_month:
                 bill.daily[day] += cost
-                report.days_seen = max(report.days_seen, int(day[8:10]))
             g = bill.groups
             g["service"][product or "(none)"] += cost
             g["account"][account or "(none)"] += cost
