@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import botocore.exceptions
+import botocore.parsers
 
 from controller.errors import ResourceError
 
@@ -48,5 +49,5 @@ def aws_call(address: str, operation: str) -> Iterator[None]:
                             retryable=code in TRANSIENT) from e
     except botocore.exceptions.WaiterError as e:
         raise ResourceError(address, operation, "WaiterTimeout", str(e), retryable=True) from e
-    except (botocore.exceptions.BotoCoreError, ConnectionError) as e:
+    except (botocore.exceptions.BotoCoreError, botocore.parsers.ResponseParserError, ConnectionError) as e:
         raise ResourceError(address, operation, type(e).__name__, str(e), retryable=True) from e

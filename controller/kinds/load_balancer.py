@@ -161,6 +161,8 @@ class LoadBalancer(Kind):
     # -- observe ---------------------------------------------------------------------------------
 
     def observe(self, obs: Observation) -> list[Live]:
+        if not obs.needs(self.name, "elasticloadbalancing:loadbalancer"):
+            return []  # nothing desired, nothing of ours tagged: no listing calls
         return self._observe_v2(obs) + self._observe_classic(obs)
 
     @staticmethod

@@ -74,6 +74,8 @@ class Vpn(Kind):
     # -- observe ---------------------------------------------------------------------------------
 
     def observe(self, obs: Observation) -> list[Live]:
+        if not obs.needs(self.name, "ec2:vpn-connection", "ec2:customer-gateway", "ec2:vpn-gateway"):
+            return []  # nothing desired, nothing of ours tagged: no listing calls
         conns = [c for c in _alive(obs.owned("ec2", "describe_vpn_connections", "VpnConnections"))
                  if tags_of(c).get(TAG_ADDRESS)]
         wanted = {i for i, n in obs.desired.items() if n.kind == self.name}
