@@ -49,7 +49,8 @@ def table(report: Report) -> str:
         out.append("")
         out.append(f"{pad}{b.name}  ({_origin(report, b)})")
         rows = b.rows(report.by)
-        width = max([len(BY_TITLE[report.by]), 14, *(len(k) for k, _, _ in rows)])
+        width = max([len(BY_TITLE[report.by]), 14, *(len(k) for k, _, _ in rows),
+                     *(len("customer " + c) for c in b.customers)])
         out.append(f"{pad}  {BY_TITLE[report.by]:<{width}}  {'COST':>14}  {'CHARGE':>14}")
         for key, cost, charge in rows:
             out.append(f"{pad}  {key:<{width}}  {fmt(cost):>14}  {fmt(charge):>14}")
