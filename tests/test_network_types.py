@@ -162,7 +162,7 @@ def test_firewall_round_trip(aws, cli, tmp_path: Path):
     changed = [c for c in plan["changes"] if c["action"] != "no-op"]
     assert [c["id"] for c in changed] == ["acme/web/FirewallRules/web"]
     assert [f["path"] for f in changed[0]["fields"]] == ["ingress"]
-    assert changed[0]["reason"] == "ingress differs"
+    assert changed[0]["reason"] == "ingress not as specified"
     assert cli("apply", "--specs", str(specs), "--auto-approve").code == 0
     assert cli("plan", "--specs", str(specs)).code == 0
     perms = ec2.describe_security_groups(GroupIds=[web["GroupId"]])["SecurityGroups"][0]["IpPermissions"]
@@ -233,7 +233,7 @@ def test_route_and_nat_gateway_drift_corrected(aws, cli, tmp_path: Path):
     r = cli("plan", "--specs", str(specs), "--json")
     assert r.code == 2
     changed = [c for c in json.loads(r.out)["changes"] if c["action"] != "no-op"]
-    assert [(c["id"], c["reason"]) for c in changed] == [("acme/web/RouteTable/main", "routes differs")]
+    assert [(c["id"], c["reason"]) for c in changed] == [("acme/web/RouteTable/main", "routes not as specified")]
     assert cli("apply", "--specs", str(specs), "--auto-approve").code == 0
     assert cli("plan", "--specs", str(specs)).code == 0
 

@@ -130,7 +130,7 @@ def diff(graph: Graph, observed: Observed) -> list[Change]:
         else:
             names = [f.path for f in fields]
             changes[nid] = Change(**base, action="update", fields=fields, error=error,
-                                  reason=f"{', '.join(names)} differ{'s' if len(names) == 1 else ''}")
+                                  reason=f"{', '.join(names)} not as specified")
     _spread_replacements(graph, changes)
     for lid in sorted(observed.live):
         if lid in graph.nodes:
