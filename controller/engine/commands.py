@@ -7,19 +7,23 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.cli import command, print_diagnostics
-from controller.engine.apply import Applier, Report
-from controller.engine.plan import Plan, Planned, fingerprint, make_plan
 from controller.errors import ConfigError, StaleStateError
 from controller.spec.diagnostics import SpecError
-from controller.spec.validate import Specs, load_specs
+
+if TYPE_CHECKING:  # the engine (boto3, ...) is imported when a command runs, not to parse arguments
+    from controller.engine.apply import Report
+    from controller.engine.plan import Plan, Planned
+    from controller.spec.validate import Specs
 
 DEFAULT_MAX_DELETES = 10
 
 
 def _load(args: argparse.Namespace) -> Specs | None:
+    from controller.spec.validate import load_specs
+
     try:
         return load_specs(Path(args.specs))
     except SpecError as e:
@@ -43,6 +47,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     specs = _load(args)
     if specs is None:
         return 1
+    from controller.engine.plan import make_plan
+
     planned = make_plan(specs, args.enterprise, parallelism=args.parallelism)
     plan = planned.plan
     if args.out:
@@ -96,6 +102,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if specs is None:
         return 1
     out = console()
+    from controller.engine.apply import Applier
+    from controller.engine.plan import Plan, make_plan
+
     saved = Plan.load(Path(args.plan_file)) if args.plan_file else None
     only = args.enterprise
     if saved is not None and only is None and len(saved.enterprises) == 1:
@@ -132,7 +141,8 @@ def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str
         if answer.strip() != "yes":
             print("Apply cancelled; nothing was changed.")
             return 1
-    out.print("\nApplying:")
+    if not args.json:
+        out.print("\nApplying:")
     applier = Applier(planned.session, planned.graph, planned.observed, args.parallelism,
                       on_event=(lambda o: None) if args.json else (lambda o: render_outcome(o, out)))
     report = applier.apply(plan.changes)
@@ -146,6 +156,8 @@ def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str
 def _check_saved(saved: Plan, fresh: Planned) -> None:
     if saved.desired_digest != fresh.graph.digest():
         raise StaleStateError("the specs changed since this plan was made; nothing was changed. Make a new plan")
+    from controller.engine.plan import fingerprint
+
     if saved.fingerprint != fingerprint(fresh.observed):
         raise StaleStateError("live AWS state changed since this plan was made; nothing was changed. "
                               "Make a new plan")

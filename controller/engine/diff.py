@@ -13,8 +13,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from controller.engine.observe import Observed
 from controller.graph import Graph, Node, Ref, refs_in
 from controller.kinds import REGISTRY
@@ -77,8 +75,13 @@ def compare(node: Node, live: Live, index: dict[str, str]) -> list[FieldChange]:
             continue
         sort = f in kind.set_fields
         a, b = canon(want, index, sort), canon(live.props.get(f), index, sort)
-        if a == b or (sort and DeepDiff(a, b, ignore_order=True) == {}):
+        if a == b:
             continue
+        if sort:
+            from deepdiff import DeepDiff  # only when two sets differ as sorted lists
+
+            if DeepDiff(a, b, ignore_order=True) == {}:
+                continue
         if f in kind.secret_fields:
             a, b = secret_view(want), secret_view(live.props.get(f))
         out.append(FieldChange(f, b, a, forces_replacement=f in kind.force_new))

@@ -32,6 +32,8 @@ TAG_ENTERPRISE = "controller:enterprise"
 TAG_MANAGED_BY = "controller:managed-by"
 TAG_PROTECT = "controller:protect"
 MANAGED_BY = "controller"
+# Object types that most estates have few of: one tagging-API call tells whether any exist.
+RARE_TYPES = ("elasticloadbalancing:loadbalancer", "ec2:vpn-connection", "ec2:customer-gateway", "ec2:vpn-gateway")
 
 
 @dataclass
@@ -129,7 +131,8 @@ class Observation:
         nothing of theirs exists and nothing is desired, which keeps a no-change plan cheap.
         """
         items = self.list("resourcegroupstaggingapi", "get_resources", "ResourceTagMappingList",
-                          TagFilters=[{"Key": TAG_ENTERPRISE, "Values": [self.enterprise]}])
+                          TagFilters=[{"Key": TAG_ENTERPRISE, "Values": [self.enterprise]}],
+                          ResourceTypeFilters=list(RARE_TYPES))
         out = set()
         for i in items:
             arn = i["ResourceARN"].split(":", 5)
@@ -138,7 +141,10 @@ class Observation:
         return out
 
     def needs(self, kind: str, *tagged: str) -> bool:
-        """Whether a rare kind must list its objects: something is desired, or tagged objects exist."""
+        """Whether a rare kind must list its objects: something is desired, or tagged objects exist.
+
+        `tagged` are `service:type` names from RARE_TYPES.
+        """
         if any(n.kind == kind for n in self.desired.values()):
             return True
         return bool(self.tagged_types() & set(tagged))

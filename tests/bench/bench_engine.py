@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.mkdir(exist_ok=True)
     lines = [f"# engine benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores"]
     server = start_server()
+    os.environ.update(server.env())
     try:
         scenario(server, "20 VMs", estate(vms=20, vdcs=1, public_ips=4, volumes=10), [10], lines)
         if big:
