@@ -102,8 +102,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if specs is None:
         return 1
     out = console()
-    from controller.engine.apply import Applier
-    from controller.engine.plan import Plan, make_plan
+    from controller.engine.plan import Plan
 
     saved = Plan.load(Path(args.plan_file)) if args.plan_file else None
     only = args.enterprise
@@ -119,6 +118,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str | None, out: Any) -> int:
+    from controller.engine.apply import Applier
+    from controller.engine.plan import make_plan
     from controller.render.human import render_outcome, render_plan, render_report
 
     planned = make_plan(specs, only, parallelism=args.parallelism)
