@@ -85,7 +85,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     else:
         source = DirSource(Path(args.specs), daemon.on_tree, stop, debounce=args.debounce)
     server = serve(daemon, args.listen, source.trigger if args.git else None)
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), int(server.server_address[1])
     print(f"listening on http://{host}:{port}", flush=True)
     log.info("daemon_started", listen=f"{host}:{port}", source=source.describe(), pid=os.getpid(),
              resync=opts.resync, lease_table=opts.lease_table,

@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -196,6 +197,7 @@ class LeaseKeeper:
         self._lock = threading.Lock()
         self._busy: dict[str, threading.Lock] = {}
         self._ticks = 0
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lease")
         self.log = get_logger(owner=table.owner, lease_table=table.name)
 
     @property
@@ -225,13 +227,17 @@ class LeaseKeeper:
     def tick(self) -> None:
         self._ticks += 1
         self.table.heartbeat_member(self.seconds)
-        # renew first: a held lease must never lapse because acquiring others was slow
-        for name, lease in sorted(self.owned_leases().items()):
-            if not self.table.renew(lease, self.seconds):
-                with self._lock:
-                    self.held.pop(name, None)
-                self.log.warning("lease_lost", enterprise=name, fence=lease.fence, t=time.time())
-                self.on_lost(name)
+        # renew first, all at once: a held lease must never lapse because other calls were slow
+        held = sorted(self.owned_leases().items())
+        if held:
+            renewed = list(self._pool.map(lambda kv: self.table.renew(kv[1], self.seconds), held))
+            for (name, lease), ok in zip(held, renewed, strict=True):
+                if not ok:
+                    with self._lock:
+                        self.held.pop(name, None)
+                    self.log.warning("lease_lost", enterprise=name, fence=lease.fence, t=time.time(),
+                                     expired_at=lease.expires_at)
+                    self.on_lost(name)
         items = self.table.scan()
         now = time.time()
         self.replicas = max(1, sum(1 for i in items if i["enterprise"].startswith(REPLICA_PREFIX)
@@ -256,17 +262,22 @@ class LeaseKeeper:
                 free.append(name)
             elif float(item.get("expires_at", 0)) < now:
                 orphans.append(name)  # its holder died: take it over now, whatever the share
+        # orphans all at once (a takeover must be quick), then released ones up to the fair share
+        for name, got in zip(orphans, self._pool.map(lambda n: self.table.acquire(n, self.seconds), orphans),
+                             strict=True):
+            self._got(name, got, takeover=True)
         random.shuffle(free)
-        for name in sorted(orphans) + free:
-            if name not in orphans and len(self.owned_leases()) >= share:
+        for name in free:
+            if len(self.owned_leases()) >= share:
                 break
-            got = self.table.acquire(name, self.seconds)
-            if isinstance(got, Lease):
-                with self._lock:
-                    self.held[name] = got
-                self.log.info("lease_acquired", enterprise=name, fence=got.fence, t=time.time(),
-                              takeover=name in orphans)
-                self.on_acquired(name)
+            self._got(name, self.table.acquire(name, self.seconds), takeover=False)
+
+    def _got(self, name: str, got: Lease | dict[str, Any], takeover: bool) -> None:
+        if isinstance(got, Lease):
+            with self._lock:
+                self.held[name] = got
+            self.log.info("lease_acquired", enterprise=name, fence=got.fence, t=time.time(), takeover=takeover)
+            self.on_acquired(name)
 
     def owned_leases(self) -> dict[str, Lease]:
         with self._lock:

@@ -222,13 +222,20 @@ class Daemon:
 
     def _lease_loop(self) -> None:
         assert self.leases is not None
+        next_at = time.monotonic()
         while not self.stopping.is_set():
+            started = time.monotonic()
             try:
                 self.leases.tick()
+                took = time.monotonic() - started
+                if took > self.leases.interval / 2:
+                    self.log.warning("lease_tick_slow", seconds=round(took, 3), interval=self.leases.interval)
                 self.metrics.leases.set(len(self.leases.owned()))
             except Exception as e:  # DynamoDB unreachable: keep trying; held leases lapse on their own
                 self.log.error("lease_tick_failed", error=f"{type(e).__name__}: {e}")
-            self.stopping.wait(self.leases.interval)
+            # fixed rate (start to start), so a slow tick does not stretch the renew period
+            next_at = max(next_at + self.leases.interval, time.monotonic() + 0.05)
+            self.stopping.wait(next_at - time.monotonic())
 
     def _worker(self) -> None:
         while True:
