@@ -110,7 +110,8 @@ def test_plan_json_is_versioned_and_counts_api_calls(aws, cli, tmp_path: Path):
     assert plan["format_version"] == "1"
     assert plan["enterprises"] == ["acme"]
     assert plan["api_calls"]["total"] == sum(plan["api_calls"]["by_operation"].values()) > 0
-    assert plan["api_calls"]["by_operation"]["sts.GetCallerIdentity"] == 1
+    ops = plan["api_calls"]["by_operation"]
+    assert ops["sts.AssumeRole"] == 1 and "sts.GetCallerIdentity" not in ops, "the AssumeRole answer names the account"
     assert plan["api_calls"]["by_operation"]["ec2.DescribeVpcs"] == 1, "one batched describe per kind"
     change = [c for c in plan["changes"] if c["id"] == "acme/VirtualDatacenter/a"][0]
     assert change["action"] == "create" and change["reason"] == "not in AWS"
@@ -148,4 +149,7 @@ def test_env_credentials_missing_variable_names_it(aws, cli, tmp_path: Path):
     r = cli("plan", "--specs", str(specs), env={"ACME_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
                                                 "ACME_SECRET": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"})
     assert r.code == 0, r.err
+    r = cli("plan", "--specs", str(specs), "--json", env={"ACME_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+                                                          "ACME_SECRET": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"})
+    assert json.loads(r.out)["api_calls"]["by_operation"]["sts.GetCallerIdentity"] == 1
     assert "AKIAIOSFODNN7EXAMPLE" not in r.out + r.err and "wJalrXUtnFEMI" not in r.out + r.err

@@ -95,8 +95,13 @@ def base_session(profile: str | None = None) -> boto3.Session:
 
 
 def session_from_credentials(creds: Credentials, enterprise: str, default_region: str,
-                             counter: CallCounter | None = None) -> boto3.Session:
-    """A boto3 session for one enterprise's credential reference."""
+                             counter: CallCounter | None = None, identity: dict[str, str] | None = None
+                             ) -> boto3.Session:
+    """A boto3 session for one enterprise's credential reference.
+
+    With assumeRole, `identity["account"]` is filled from the AssumeRole answer: STS has just
+    checked the credentials and named the account, so no GetCallerIdentity is needed for them.
+    """
     if creds.env is not None:
         e = creds.env
         return _shared(boto3.Session(
@@ -121,7 +126,10 @@ def session_from_credentials(creds: Credentials, enterprise: str, default_region
         if external_id:
             kwargs["ExternalId"] = external_id
         try:
-            c = sts.assume_role(**kwargs)["Credentials"]
+            answer = sts.assume_role(**kwargs)
+            c = answer["Credentials"]
+            if identity is not None:  # arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION
+                identity["account"] = answer["AssumedRoleUser"]["Arn"].split(":")[4]
         except botocore.exceptions.ClientError as err:
             code = err.response.get("Error", {}).get("Code", "Error")
             raise ConfigError(f"enterprise {enterprise!r}: cannot assume role {role.role_arn}: {code}") from None
@@ -175,6 +183,8 @@ class AwsContext:
         return c
 
     def caller_account(self, region: str) -> str:
+        if self.account:  # known from the AssumeRole answer
+            return self.account
         try:
             ident = self.client("sts", region).get_caller_identity()
         except botocore.exceptions.NoCredentialsError:
@@ -192,13 +202,15 @@ def context_for(enterprise: Resource, counter: CallCounter | None = None, billin
     spec = enterprise.spec
     creds = spec.billing_credentials if (billing and spec.billing_credentials) else spec.credentials
     counter = counter or CallCounter()
-    session = session_from_credentials(creds, enterprise.name, spec.regions[0], counter)
+    identity: dict[str, str] = {}
+    session = session_from_credentials(creds, enterprise.name, spec.regions[0], counter, identity)
     return AwsContext(enterprise=enterprise.name, provider=spec.provider, session=session,
-                      counter=counter, max_pool=max_pool)
+                      counter=counter, max_pool=max_pool, account=identity.get("account"))
 
 
 def verify_accounts(contexts: list[tuple[Resource, AwsContext]]) -> None:
-    """STS GetCallerIdentity for each enterprise: the declared account matches, and no two share one."""
+    """Each enterprise's account (STS GetCallerIdentity, or the AssumeRole answer): the declared
+    account matches, and no two enterprises share one."""
     owners: dict[str, str] = {}
     for ent, ctx in contexts:
         acct = ctx.caller_account(ent.spec.regions[0])

@@ -161,9 +161,11 @@ class LoadBalancer(Kind):
     # -- observe ---------------------------------------------------------------------------------
 
     def observe(self, obs: Observation) -> list[Live]:
-        if not obs.needs(self.name, "elasticloadbalancing:loadbalancer"):
-            return []  # nothing desired, nothing of ours tagged: no listing calls
-        return self._observe_v2(obs) + self._observe_classic(obs)
+        # Application LBs are listed only when something is desired or the tagging API shows one of
+        # ours (keeps a no-change plan cheap). Classic LBs are always listed: moto's tagging API
+        # leaves them out when filtering by type, and a missed LB would never be deleted.
+        v2 = self._observe_v2(obs) if obs.needs(self.name, "elasticloadbalancing:loadbalancer") else []
+        return v2 + self._observe_classic(obs)
 
     @staticmethod
     def _ours(obs: Observation, descriptions: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
