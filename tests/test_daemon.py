@@ -302,3 +302,28 @@ def test_webhook_fetch_and_sigterm_mid_apply_leaves_nothing_half_done(aws, cli, 
         assert d.events("reconcile_interrupted") or pending == set()
     assert cli("apply", "--specs", str(specs), "--auto-approve").code == 0
     assert cli("plan", "--specs", str(specs)).code == 0
+
+
+def test_prune_on_is_guarded_by_max_deletes_and_a_newer_tree_replaces_a_failing_one(aws, tmp_path: Path):
+    specs = write_specs(tmp_path / "specs", {"ent.yaml": enterprise_doc(), "vdc.yaml": vdc_doc(),
+                                             "a.yaml": firewall_doc("a"), "b.yaml": firewall_doc("b", "443")})
+    d = DaemonProc(["--specs", str(specs), "--resync", "60", "--prune", "--max-deletes", "0", "--debounce", "0.3"],
+                   aws.env(), tmp_path / "daemon.log")
+    try:
+        wait_for(lambda: group("acme/web/Firewall/b"), 30, "the tree applied")
+        (specs / "b.yaml").unlink()
+        # prune is on, but deleting 2 objects (group and rules) is more than --max-deletes 0: refused, retried
+        failed = wait_for(lambda: d.events("reconcile_failed", enterprise="acme"), 15, "the refusal reported")
+        assert "--max-deletes" in failed[0]["error"]
+        wait_for(lambda: d.status()["enterprises"]["acme"]["backoff_failures"] >= 4, 30, "backing off")
+        assert group("acme/web/Firewall/b") is not None
+        assert d.metric("controller_reconciles_total", enterprise="acme", result="error") >= 4
+        # a newer tree resets the backoff (now 16 s or more) and is reconciled at once
+        t0 = time.monotonic()
+        write_specs(specs, {"b.yaml": firewall_doc("b", "443")})
+        wait_for(lambda: d.status()["enterprises"]["acme"]["last_result"] == "success", 8, "the fix reconciled")
+        assert time.monotonic() - t0 < 8
+        assert d.status()["enterprises"]["acme"]["backoff_failures"] == 0
+        assert group("acme/web/Firewall/b") is not None
+    finally:
+        assert d.stop() == 0

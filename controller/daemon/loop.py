@@ -291,6 +291,8 @@ class Daemon:
                 self.metrics.duration.labels(name).observe(time.monotonic() - started)
             if result != "interrupted":
                 self.queue.forget(name)
+            elif not self.stopping.is_set():
+                self.queue.add_after(name, 1.0)  # the lease wavered: try again (skipped if it is gone)
             st = self.states.setdefault(name, EnterpriseState())
             st.last_result, st.last_error = result, ""
             st.reconciles += 1
@@ -307,7 +309,10 @@ class Daemon:
         return st.session
 
     def _cancelled(self, name: str) -> Callable[[], bool]:
-        return lambda: self.stopping.is_set() or name in self.lost
+        """Start no new object when stopping, or when the lease is lost or about to lapse."""
+        leases = self.leases
+        return lambda: (self.stopping.is_set() or name in self.lost
+                        or (leases is not None and leases.holds(name) is None))
 
     def _reconcile(self, name: str, tree: Tree, log: Any) -> str:
         st = self.states.setdefault(name, EnterpriseState())
