@@ -66,6 +66,7 @@ class Node:
     source: str = ""  # file:line of the document it came from
     extra_deps: tuple[str, ...] = ()
     absent: str | None = None  # set: the object must not exist, for this reason (a VM undeployed)
+    adopt: str | None = None  # AWS id of an untagged object to adopt while none carries this node's tags
 
     @property
     def name(self) -> str:

@@ -61,7 +61,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print(f"\nSaved the plan to {args.out}: apply exactly it with `controller apply {args.out}`.")
     if any(c.error for c in plan.changes):
         return 1
-    return 2 if plan.has_changes else 0
+    return 2 if plan.has_changes and not plan.tags_only else 0
 
 
 def _apply_args(p: argparse.ArgumentParser) -> None:

@@ -113,6 +113,8 @@ def observe(session: Session, graph: Graph, workers: int = 16) -> Observed:
         lives = [lv for lv in REGISTRY[kind].observe(obs) if kind_of(lv.id) == kind]
         for lv in lives:
             lv.attrs.setdefault("region", obs.region)
+            if not lv.derived and lv.aws_id in obs.adopted:  # an untagged object a document adopts
+                lv.tags = {k: v for k, v in lv.tags.items() if k not in obs.adopted[lv.aws_id]}
         return lives
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="observe") as pool:

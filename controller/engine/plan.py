@@ -57,6 +57,13 @@ class Plan:
     def has_changes(self) -> bool:
         return bool(self.actionable)
 
+    @property
+    def tags_only(self) -> bool:
+        """Every change adopts an onboarded object by adding its ownership tags, and nothing else: such a
+        plan changes nothing the user described, so `plan` exits 0 (docs/onboarding.md)."""
+        return self.has_changes and all(c.action == "adopt" and all(f.path == "tags" for f in c.fields)
+                                        for c in self.actionable)
+
     def summary(self) -> dict[str, int]:
         counts = Counter(c.action for c in self.changes)
         return {a: counts.get(a, 0) for a in ("create", "update", "replace", "delete", "adopt", "no-op")}

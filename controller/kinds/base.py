@@ -33,6 +33,22 @@ TAG_MANAGED_BY = "controller:managed-by"
 TAG_PROTECT = "controller:protect"
 MANAGED_BY = "controller"
 # Object types that most estates have few of: one tagging-API call tells whether any exist.
+# Adoption (onboarded documents, docs/onboarding.md): the describe calls whose untagged objects a node may
+# adopt by AWS id, with the id filter and the id field. An adopted object is returned with the address tag
+# of the node that names it, so every kind observes it like its own; the engine then drops the borrowed
+# tags again (Observation.adopted), and the diff plans an `adopt` (tags only) for it.
+ADOPTABLE = {
+    "describe_vpcs": ("vpc-", "vpc-id", "VpcId"),
+    "describe_subnets": ("subnet-", "subnet-id", "SubnetId"),
+    "describe_security_groups": ("sg-", "group-id", "GroupId"),
+    "describe_instances": ("i-", "instance-id", "InstanceId"),
+    "describe_volumes": ("vol-", "volume-id", "VolumeId"),
+    "describe_addresses": ("eipalloc-", "allocation-id", "AllocationId"),
+    "describe_key_pairs": ("key-", "key-pair-id", "KeyPairId"),
+    "describe_route_tables": ("rtb-", "route-table-id", "RouteTableId"),
+    "describe_internet_gateways": ("igw-", "internet-gateway-id", "InternetGatewayId"),
+    "describe_nat_gateways": ("nat-", "nat-gateway-id", "NatGatewayId"),
+}
 RARE_TYPES = ("elasticloadbalancing:loadbalancer", "ec2:vpn-connection", "ec2:customer-gateway", "ec2:vpn-gateway")
 
 
@@ -96,6 +112,7 @@ class Observation:
         self._locks: dict[tuple[Any, ...], threading.Lock] = {}
         self._guard = threading.Lock()
         self.desired: dict[str, Node] = {}  # the desired nodes of this enterprise and region, by id
+        self.adopted: dict[str, builtins.list[str]] = {}  # AWS id of an adopted object -> the tag keys lent it
 
     def client(self, service: str = "ec2") -> Any:
         return self.ctx.client(service, self.region)
@@ -114,6 +131,38 @@ class Observation:
             return self._memo[memo_key]
 
     def _fetch(self, service: str, operation: str, key: str, kwargs: dict[str, Any]) -> builtins.list[dict[str, Any]]:
+        items = self._fetch_pages(service, operation, key, kwargs)
+        if operation in ADOPTABLE and kwargs.get("Filters") == self.owned_filter():
+            items = items + self._adoptable(service, operation, key, kwargs, items)
+        return items
+
+    def _adoptable(self, service: str, operation: str, key: str, kwargs: dict[str, Any],
+                   owned: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
+        """Untagged objects that desired nodes name by AWS id, lent the node's address tag (one call)."""
+        prefix, id_filter, id_field = ADOPTABLE[operation]
+        wanted = {n.adopt: n for n in self.desired.values()
+                  if n.adopt and n.adopt.startswith(prefix) and n.absent is None}
+        taken = {tags_of(o).get(TAG_ADDRESS) for o in owned}
+        wanted = {a: n for a, n in wanted.items() if n.id.split("@")[0] not in taken and n.id not in taken}
+        if not wanted:
+            return []
+        extra = {k: v for k, v in kwargs.items() if k != "Filters"}
+        found = self._fetch_pages(service, operation, key,
+                                  {**extra, "Filters": [{"Name": id_filter, "Values": sorted(wanted)}]})
+        out = []
+        for o in found:
+            node = wanted.get(o.get(id_field))
+            if node is None or TAG_ADDRESS in tags_of(o):
+                continue  # tagged objects are never adopted: they belong to their address
+            lent = {TAG_ADDRESS: node.id, TAG_ENTERPRISE: self.enterprise}
+            o = {**o, "Tags": [*(o.get("Tags") or []), *({"Key": k, "Value": v} for k, v in lent.items())]}
+            with self._guard:
+                self.adopted[o[id_field]] = sorted(lent)
+            out.append(o)
+        return out
+
+    def _fetch_pages(self, service: str, operation: str, key: str, kwargs: dict[str, Any]
+                     ) -> builtins.list[dict[str, Any]]:
         c = self.client(service)
         with aws_call(f"{self.enterprise} in {self.region}", f"observe ({operation})"):
             if c.can_paginate(operation):
@@ -278,6 +327,7 @@ class Kind:
             id=id or r.address, kind=kind, address=r.address, enterprise=r.enterprise, region=region,
             props=props, compared=frozenset(props if compared is None else compared), protect=r.metadata.protect,
             source=f"{r.file}:{r.line}", extra_deps=tuple(extra_deps),
+            adopt=r.metadata.aws_id if kind == r.kind else None,
         )
 
 

@@ -93,7 +93,7 @@ class Firewall(Kind):
         vdc = catalog.vdc_of(r)
         assert vdc is not None
         s = r.spec
-        group = self.node(self.name, r, {"vpc": Ref(vdc.address), "groupName": group_name(r.name),
+        group = self.node(self.name, r, {"vpc": Ref(vdc.address), "groupName": s.group_name or group_name(r.name),
                                           "description": s.description or f"firewall {r.name}"},
                           region=vdc.spec.region, compared=["vpc", "groupName", "description"])
         rules = self.node("FirewallRules", r, {

@@ -88,6 +88,10 @@ class PublicIp(Kind):
         ent, region = vm.metadata.enterprise, vdc.spec.region
         nodes = []
         for i, nic in enumerate(s.nics):
+            for ip, name in sorted(nic.secondary_public_ips.items()):  # on a secondary IP of the nic
+                pip = catalog.public_ip(ent, vm.vdc, name)
+                if pip is not None:
+                    nodes.append(self._association(vm, pip.address, i, ip, region))
             if not nic.public_ip:
                 continue
             if nic.public_ip == AUTO:
@@ -100,14 +104,17 @@ class PublicIp(Kind):
                 if pip is None:
                     continue  # validation reports it
                 pid = pip.address
-            props: dict[str, Any] = {"allocation": Ref(pid), "instance": Ref(vm.address), "privateIp": nic.ip,
-                                     "nic": i, "enis": Ref(vm.address, "enis")}
-            compared = ["allocation", "instance", "nic"] + (["privateIp"] if nic.ip else [])
-            aid = association_id(pid)
-            nodes.append(Node(id=aid, kind="PublicIpAssociation", address=aid, enterprise=vm.enterprise,
-                              region=region, props=props, compared=frozenset(compared), protect=False,
-                              source=f"{vm.file}:{vm.line}"))
+            nodes.append(self._association(vm, pid, i, nic.ip, region))
         return nodes
+
+    @staticmethod
+    def _association(vm: Resource, pid: str, nic: int, ip: str | None, region: str) -> Node:
+        props: dict[str, Any] = {"allocation": Ref(pid), "instance": Ref(vm.address), "privateIp": ip,
+                                 "nic": nic, "enis": Ref(vm.address, "enis")}
+        compared = ["allocation", "instance", "nic"] + (["privateIp"] if ip else [])
+        aid = association_id(pid)
+        return Node(id=aid, kind="PublicIpAssociation", address=aid, enterprise=vm.enterprise, region=region,
+                    props=props, compared=frozenset(compared), protect=False, source=f"{vm.file}:{vm.line}")
 
     def observe(self, obs: Observation) -> list[Live]:
         out = []

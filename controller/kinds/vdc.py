@@ -95,6 +95,11 @@ class VirtualDatacenter(Kind):
             nodes.append(self.node("RouteTable", r, {"vpc": vpc, "main": True,
                                                      "routes": [{"destination": DEFAULT_ROUTE, "target": target}]},
                                    id=part(r, "RouteTable", "main"), region=region))
+        if s.onboard:  # an onboarded VPC: adopt it and the parts it already has (docs/onboarding.md)
+            nodes[0].adopt = s.onboard.vpc_id
+            prefix = f"{r.metadata.enterprise}/{r.name}/"
+            for n in nodes[1:]:
+                n.adopt = s.onboard.parts.get(n.id.removeprefix(prefix))
         return nodes
 
     def observe(self, obs: Observation) -> list[Live]:

@@ -66,6 +66,11 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
     if not plan.has_changes:
         con.print(f"No changes. {s['no-op']} objects up to date.")
         return
+    if plan.tags_only:
+        con.print()
+        con.print(f"No changes. {s['no-op']} objects up to date, {s['adopt']} to adopt (tags only): the next "
+                  "apply adds the ownership tags to these onboarded objects and changes nothing else.")
+        return
     con.print()
     con.print(f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
               f"{s['delete']} to delete" + (f", {s['adopt']} to adopt" if s["adopt"] else "")

@@ -54,7 +54,9 @@ def implied_networks(vdc: Resource) -> list[Resource]:
 
 
 def _net(vdc: Resource, name: str, meta: dict, spec: PrivateNetworkSpec) -> Resource:
-    return Resource(kind="PrivateNetwork", metadata={"name": name, **meta}, spec=spec, file=vdc.file, line=vdc.line)
+    onboarded = vdc.spec.onboard.parts.get(f"PrivateNetwork/{name}") if vdc.spec.onboard else None
+    return Resource(kind="PrivateNetwork", metadata={"name": name, **meta, "aws_id": onboarded}, spec=spec,
+                    file=vdc.file, line=vdc.line)
 
 
 @cache

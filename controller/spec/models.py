@@ -27,6 +27,8 @@ from pydantic.alias_generators import to_camel
 API_VERSION = "controller/v1"
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+# An AWS object id (vpc-..., subnet-..., sg-..., i-..., vol-..., eipalloc-..., key-..., rtb-..., igw-..., nat-...).
+AwsId = Annotated[str, StringConstraints(pattern=r"^[a-z]+-[0-9a-f]{8,17}$")]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 # A literal AWS access key id (AKIA... long-lived, ASIA... temporary).
@@ -90,6 +92,9 @@ class Metadata(Model):
     enterprise: Name | None = None
     vdc: Name | None = None
     protect: bool = False
+    aws_id: AwsId | None = Field(default=None, description=(
+        "the AWS object this document was onboarded from (`controller onboard` writes it): while no object "
+        "carries this document's ownership tags, the untagged object with this id is adopted by the next apply"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,8 +229,23 @@ class VdcNetwork(Model):
         return self
 
 
+ONBOARD_PARTS = ("InternetGateway/igw", "RouteTable/public", "RouteTable/main", "NatGateway/nat",
+                 "PrivateNetwork/public", "PrivateNetwork/default")
+
+
 class Onboard(Model):
     vpc_id: Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+    parts: dict[str, AwsId] = Field(default={}, description=(
+        "AWS ids of the objects the VDC implies (its gateways, route tables and implied networks), "
+        "adopted like the VPC: keys " + ", ".join(ONBOARD_PARTS)))
+
+    @field_validator("parts")
+    @classmethod
+    def _known_parts(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(ONBOARD_PARTS))
+        if unknown:
+            raise ValueError(f"unknown part {unknown[0]!r}: one of {', '.join(ONBOARD_PARTS)}")
+        return v
 
 
 class VirtualDatacenterSpec(Model):
@@ -323,6 +343,9 @@ EgressRule = Annotated[Rule, AfterValidator(_egress)]
 
 class FirewallSpec(Model):
     description: str = ""
+    group_name: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        default=None, description="the security group's name in AWS when it is not the firewall's name "
+                                  "(an onboarded group); changing it replaces the group")
     ingress: list[IngressRule] = []
     egress: list[EgressRule] | None = None
 
@@ -336,6 +359,8 @@ class Nic(Model):
     ip: IPv4 | None = None
     secondary_ips: list[IPv4] = []
     public_ip: Name | None = None
+    secondary_public_ips: dict[IPv4, Name] = Field(default={}, description=(
+        "PublicIps on secondary IPs of this nic: {secondary IP: PublicIp name}"))
 
 
 class BootDisk(Model):

@@ -539,6 +539,15 @@ class Validator:
                             and pip and pip.metadata.vdc is None and pip.spec.region != vdc.spec.region:
                         self.error(r, (*path, "publicIp"), f"public IP {nic.public_ip!r} is in {pip.spec.region}, "
                                    f"the VM in {vdc.spec.region}", "use a public IP of the VDC's region")
+            for ip, name in nic.secondary_public_ips.items():
+                spath = (*path, "secondaryPublicIps", ip)
+                if ip not in nic.secondary_ips:
+                    self.error(r, spath, f"{ip} is not one of this nic's secondaryIps", "add it to secondaryIps")
+                if not net.spec.internet_gateway:
+                    self.error(r, spath, f"a public IP needs a public network, and {nic.network!r} has no "
+                               "internet gateway", "put this nic on a network with internetGateway: true")
+                self.ref(r, spath, "PublicIp", name, self.catalog.public_ip(ent, r.vdc, name), r.vdc,
+                         or_enterprise=True)
         for i, vol in enumerate(s.volumes):
             v = self.catalog.volume(ent, r.vdc, vol)
             if not self.ref(r, ("spec", "volumes", i), "Volume", vol, v, r.vdc, or_enterprise=True) or v is None:
