@@ -123,7 +123,9 @@ def diff(graph: Graph, observed: Observed) -> list[Change]:
         fields = compare(node, live, index)
         if not fields:
             changes[nid] = Change(**base, action="no-op", reason="up to date", error=error)
-        elif TAG_ADDRESS not in live.tags and not live.derived:
+        elif not live.derived and (TAG_ADDRESS not in live.tags or (
+                node.adopt == live.aws_id and all(f.path == "tags" for f in fields))):
+            # untagged, or tagged for another address while the document names this very object (awsId)
             changes[nid] = Change(**base, action="adopt", reason="exists in AWS without ownership tags: adopt it",
                                   fields=fields, error=error)
         elif any(f.forces_replacement for f in fields):

@@ -93,3 +93,50 @@ def _ours(path: Path) -> bool:
             return f.readline().startswith(OWN_HEADER)
     except OSError:
         return False
+
+
+def _sync_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--enterprise", required=True, help="the enterprise to synchronize")
+    p.add_argument("--write", action="store_true", help="update and add YAML so that the next plan shows no changes")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+
+
+@command("sync", "find Elastic IPs, volumes and IPs changed outside the controller (reads AWS, changes nothing)"
+         )(_sync_args)
+def cmd_sync(args: argparse.Namespace) -> int:
+    from controller.engine.plan import make_plan
+    from controller.onboard.sync import apply_edits, find_changes
+
+    specs, session, _ = open_enterprise(Path(args.specs), args.enterprise)
+    planned = make_plan(specs, args.enterprise, session=session)
+    resources = specs.catalog.resources
+    findings, edits = find_changes(planned, resources, args.enterprise)
+    written = apply_edits(edits, resources, Path(args.specs), args.enterprise) if args.write else []
+    calls = session.counter.snapshot()
+    if args.json:
+        print(json.dumps({"findings": [f.__dict__ for f in findings], "written": written,
+                          "api_calls": {"total": sum(calls.values()), "by_operation": calls}}, indent=2))
+        return 0
+    from rich.table import Table
+
+    from controller.pricing import note
+    from controller.render.human import console
+
+    con = console()
+    if not findings:
+        con.print(f"In sync: nothing changed outside the controller ({sum(calls.values())} AWS API calls).")
+        return 0
+    t = Table(title=f"Changed outside the controller: {args.enterprise}")
+    for col in ("what", "AWS id", "detail", "document", "--write", "USD/month"):
+        t.add_column(col)
+    for f in findings:
+        t.add_row(f.what, f.aws_id, f.detail, f.address, f.fix, "" if f.cost is None else f"{f.cost:.2f}")
+    con.print(t)
+    costs = [f.cost for f in findings if f.cost]
+    if costs:
+        con.print(f"Idle resources cost about {sum(costs):.2f} USD/month ({note()}).")
+    for w in written:
+        con.print(f"wrote {w}")
+    if not args.write:
+        con.print("Run with --write to update the YAML (AWS is never changed by sync).")
+    return 0
