@@ -153,3 +153,10 @@ def test_env_credentials_missing_variable_names_it(aws, cli, tmp_path: Path):
                                                           "ACME_SECRET": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"})
     assert json.loads(r.out)["api_calls"]["by_operation"]["sts.GetCallerIdentity"] == 1
     assert "AKIAIOSFODNN7EXAMPLE" not in r.out + r.err and "wJalrXUtnFEMI" not in r.out + r.err
+
+
+def test_unreachable_endpoint_is_one_clear_line(aws, cli, tmp_path: Path):
+    specs = write_specs(tmp_path / "specs", {"ent.yaml": enterprise_doc()})
+    r = cli("plan", "--specs", str(specs), env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"})
+    assert r.code == 1
+    assert "enterprise 'acme': cannot reach STS" in r.err and "Traceback" not in r.err, r.err

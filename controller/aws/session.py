@@ -138,6 +138,8 @@ def session_from_credentials(creds: Credentials, enterprise: str, default_region
                 f"enterprise {enterprise!r}: no AWS credentials to assume {role.role_arn} with "
                 "(set AWS_PROFILE or the standard AWS environment variables)"
             ) from None
+        except botocore.exceptions.BotoCoreError as err:
+            raise ConfigError(f"enterprise {enterprise!r}: cannot reach STS to assume {role.role_arn}: {err}") from None
         return {
             "access_key": c["AccessKeyId"],
             "secret_key": c["SecretAccessKey"],
@@ -192,6 +194,8 @@ class AwsContext:
         except botocore.exceptions.ClientError as e:
             code = e.response.get("Error", {}).get("Code", "Error")
             raise ConfigError(f"enterprise {self.enterprise!r}: the credentials do not work: {code}") from None
+        except botocore.exceptions.BotoCoreError as e:
+            raise ConfigError(f"enterprise {self.enterprise!r}: cannot reach STS: {e}") from None
         self.account = str(ident["Account"])
         return self.account
 
