@@ -22,8 +22,6 @@ from botocore.session import get_session
 from controller.errors import ConfigError
 from controller.spec.models import Credentials, Resource
 
-PARTITION_PREFIX = {"aws": "", "aws-cn": "cn-", "aws-us-gov": "us-gov-"}
-
 
 def retry_config(max_pool: int = 20) -> Config:
     return Config(

@@ -408,6 +408,12 @@ class Validator:
                 self.error(r, ("spec", "regions", i), f"region {region} is not in partition {s.provider}"
                            + (f" (its regions start with {prefix})" if prefix else ""),
                            f"use a region of {s.provider}, or set provider to the region's partition")
+        for key, creds in (("credentials", s.credentials), ("billingCredentials", s.billing_credentials)):
+            role = creds.assume_role if creds else None
+            if role is not None and role.role_arn.split(":")[1] != s.provider:
+                self.error(r, ("spec", key, "assumeRole", "roleArn"),
+                           f"role {role.role_arn} is in partition {role.role_arn.split(':')[1]}, the enterprise in "
+                           f"{s.provider}", f"write arn:{s.provider}:iam::... or set provider")
         if s.organization == "member" and not s.reseller:
             self.error(r, ("spec", "organization"), "an organization member needs a reseller (its management "
                        "enterprise)", "set spec.reseller")
