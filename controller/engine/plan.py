@@ -45,6 +45,7 @@ class Plan:
     fingerprint: str
     api_calls: dict[str, int] = field(default_factory=dict)
     observe_seconds: float = 0.0
+    cost_hints: list[dict[str, Any]] = field(default_factory=list)  # controller/pricing/hints.py
     created_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     format_version: str = FORMAT_VERSION
     controller_version: str = __version__
@@ -88,6 +89,7 @@ class Plan:
             "api_calls": {"total": sum(self.api_calls.values()), "by_operation": self.api_calls},
             "observe_seconds": round(self.observe_seconds, 3),
             "changes": [_change_json(c) for c in self.changes],
+            "cost_hints": self.cost_hints,
         }
 
     @classmethod
@@ -144,4 +146,7 @@ def make_plan(specs: Specs, only: str | None = None, parallelism: int = 10, sess
     plan = Plan(changes=changes, enterprises=names, desired_digest=graph.digest(),
                 fingerprint=fingerprint(observed), api_calls=calls, observe_seconds=observed.seconds)
     _ = before
+    from controller.pricing.hints import cost_hints
+
+    plan.cost_hints = cost_hints(graph, changes)
     return Planned(plan, graph, observed, session)

@@ -75,6 +75,20 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
     con.print(f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
               f"{s['delete']} to delete" + (f", {s['adopt']} to adopt" if s["adopt"] else "")
               + f". {s['no-op']} unchanged.")
+    render_cost_hints(plan, con)
+
+
+def render_cost_hints(plan: Plan, con: Console) -> None:
+    """A footer: what the planned estate keeps paying for while idle (estimates from a dated table)."""
+    if not plan.cost_hints:
+        return
+    from controller.pricing import note
+
+    total = sum(h["usd_month"] for h in plan.cost_hints)
+    con.print()
+    con.print(f"[dim]Cost hints ({note()}): about {total:.2f} USD/month for resources that cost while idle:[/]")
+    for h in plan.cost_hints:
+        con.print(f"[dim]  {escape(h['id'])}: {escape(h['what'])}, ~{h['usd_month']:.2f} USD/month[/]")
 
 
 def render_outcome(o: Outcome, con: Console) -> None:
