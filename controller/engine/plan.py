@@ -89,6 +89,7 @@ class Plan:
             "api_calls": {"total": sum(self.api_calls.values()), "by_operation": self.api_calls},
             "observe_seconds": round(self.observe_seconds, 3),
             "changes": [_change_json(c) for c in self.changes],
+            "tags_only": self.tags_only,
             "cost_hints": self.cost_hints,
         }
 
