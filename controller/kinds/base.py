@@ -230,6 +230,12 @@ class Op:
     def address(self) -> str:
         return self.node.id if self.node else (self.live.id if self.live else "?")
 
+    @property
+    def want(self) -> Node:
+        """The desired node (create and update always have one)."""
+        assert self.node is not None, "a create or update without a desired node"
+        return self.node
+
     def call(self, operation: str, fn: Callable[..., Any], *args: Any, ok_not_found: bool = False,
              retry_codes: Iterable[str] = (), attempts: int = 10, **kwargs: Any) -> Any:
         """One AWS call for this resource: errors name the address and the operation.

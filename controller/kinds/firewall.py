@@ -114,8 +114,7 @@ class Firewall(Kind):
         return out
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         ec2 = op.client()
         p = op.props
         sg = op.call("create security group", ec2.create_security_group, GroupName=p["groupName"],
@@ -150,8 +149,7 @@ class FirewallRules(Kind):
         return out
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         ec2 = op.client()
         gid = op.props["group"]
         # a new group comes with the default "all outbound" egress rule: start from what is there

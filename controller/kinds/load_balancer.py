@@ -275,8 +275,7 @@ class LoadBalancer(Kind):
     # -- create ----------------------------------------------------------------------------------
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         p = op.props
         tags = tag_list(ownership_tags(node))
         if p["type"] == "classic":

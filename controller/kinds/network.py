@@ -48,8 +48,7 @@ class PrivateNetwork(Kind):
         return out
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         ec2 = op.client()
         p = op.props
         sub = op.call("create subnet", ec2.create_subnet, VpcId=p["vpc"], CidrBlock=p["cidr"],

@@ -129,8 +129,7 @@ class PublicIp(Kind):
         return out
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         ec2 = op.client()
         # an Elastic IP allocated by an earlier, interrupted apply is adopted, never allocated twice
         found = op.call("find Elastic IP", ec2.describe_addresses,
@@ -184,8 +183,7 @@ class PublicIpAssociation(Kind):
         return out
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         assoc = self._associate(op)
         p = op.props
         return Live(id=node.id, kind=self.name, aws_id=assoc, derived=True, refs=[p["allocation"], p["instance"]],

@@ -44,8 +44,7 @@ class User(Kind):
         return out
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         kp = op.call("import key pair", op.client().import_key_pair, KeyName=node.name,
                      PublicKeyMaterial=op.props["publicKey"].encode(), TagSpecifications=tag_spec("key-pair", node))
         return Live(id=node.id, kind=self.name, aws_id=kp["KeyPairId"], props=dict(op.props),

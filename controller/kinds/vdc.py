@@ -129,8 +129,7 @@ class VirtualDatacenter(Kind):
         return {"cidr": v["CidrBlock"], "secondaryCidrs": secondary}
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         ec2 = op.client()
         vpc = op.call("create VPC", ec2.create_vpc, CidrBlock=op.props["cidr"],
                       TagSpecifications=tag_spec("vpc", node))["Vpc"]
@@ -179,8 +178,7 @@ class InternetGateway(Kind):
         return out
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         ec2 = op.client()
         igw = op.call("create internet gateway", ec2.create_internet_gateway,
                       TagSpecifications=tag_spec("internet-gateway", node))["InternetGateway"]
@@ -232,8 +230,7 @@ class RouteTable(Kind):
         return out
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         ec2 = op.client()
         if op.props["main"]:
             found = op.call("find main route table", ec2.describe_route_tables, Filters=[
@@ -317,8 +314,7 @@ class NatGateway(Kind):
         return out
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         ec2 = op.client()
         allocation = op.props.get("allocation")
         if not allocation:

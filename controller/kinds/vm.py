@@ -165,8 +165,7 @@ class VirtualMachine(Kind):
     # -- verbs -----------------------------------------------------------------------------------
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         ec2 = op.client()
         p = op.props
         tags = ownership_tags(node)

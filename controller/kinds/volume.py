@@ -154,8 +154,7 @@ class Volume(Kind):
         return out
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         ec2 = op.client()
         p = op.props
         kw: dict[str, Any] = {"AvailabilityZone": p["availabilityZone"], "Size": p["sizeGiB"],
@@ -279,8 +278,7 @@ class VolumeAttachment(Kind):
         return out
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         ec2 = op.client()
         p = op.props
         vid, iid, device = p["volume"], p["instance"], p["device"]

@@ -122,8 +122,7 @@ class Vpn(Kind):
     # -- create ----------------------------------------------------------------------------------
 
     def create(self, op: Op) -> Live:
-        node = op.node
-        assert node is not None
+        node = op.want
         ec2 = op.client()
         p = op.props
         mine = [{"Name": f"tag:{TAG_ADDRESS}", "Values": [node.id]}]
