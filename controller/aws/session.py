@@ -40,11 +40,11 @@ class CallCounter:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
 
-    def hook(self, event_name: str = "", **_: Any) -> None:
+    def hook(self, event_name: str = "", **kwargs: Any) -> None:
         # event_name: before-send.<service>.<Operation>
-        _, _, op = event_name.partition(".")
+        _, _, operation = event_name.partition(".")
         with self._lock:
-            self.calls[op] += 1
+            self.calls[operation] += 1
 
     @property
     def total(self) -> int:

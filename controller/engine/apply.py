@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from controller.engine.diff import Change
@@ -212,7 +213,7 @@ class Applier:
                 target = by_aws.get(ref)
                 if target and target != k:
                     del_deps[target].add(k)  # the referenced object waits for its dependents' deletes
-        res = walk({k: (del_deps[k], (lambda c=c: self.run_change(c, "delete"))) for k, c in deletes.items()},
+        res = walk({k: (del_deps[k], partial(self.run_change, c, "delete")) for k, c in deletes.items()},
                    self.parallelism, self.on_event)
         for k, o in res.items():
             outcomes[k] = o if o.action else Outcome(o.id, deletes[k].action, o.status, o.detail)
@@ -224,10 +225,9 @@ class Applier:
             node = self.graph.nodes[nid]
             deps = {d for d in node.deps if d in ups}
             if nid in failed_deletes:  # the old one is still there: do not create a second
-                tasks[nid] = (set(), lambda nid=nid, c=c: Outcome(nid, c.action, "skipped",
-                                                                   "because deleting the old one failed"))
+                tasks[nid] = (set(), partial(Outcome, nid, c.action, "skipped", "because deleting the old one failed"))
                 continue
-            tasks[nid] = (deps, lambda c=c: self.run_change(c, "create"))
+            tasks[nid] = (deps, partial(self.run_change, c, "create"))
         res2 = walk(tasks, self.parallelism, self.on_event)
         for k, o in res2.items():
             outcomes[k] = o if o.action else Outcome(o.id, ups[k].action, o.status, o.detail)

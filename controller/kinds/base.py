@@ -151,7 +151,7 @@ class Observation:
                                   {**extra, "Filters": [{"Name": id_filter, "Values": sorted(wanted)}]})
         out = []
         for o in found:
-            node = wanted.get(o.get(id_field))
+            node = wanted.get(str(o.get(id_field)))
             if node is None or TAG_ADDRESS in tags_of(o):
                 continue  # tagged objects are never adopted: they belong to their address
             lent = {TAG_ADDRESS: node.id, TAG_ENTERPRISE: self.enterprise}

@@ -24,7 +24,7 @@ def group_name(name: str) -> str:
 
 
 def _atoms(rules: list[Rule], direction: str, r: Resource) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for rule in rules:
         lo, hi = rule.port_range()
         ports = "all" if rule.protocol == "all" or (rule.protocol == "icmp" and rule.ports is None) else (
@@ -108,7 +108,7 @@ class Firewall(Kind):
         for g in obs.owned("ec2", "describe_security_groups", "SecurityGroups"):
             live = self.live_from(self.name, g, g["GroupId"], {
                 "vpc": g.get("VpcId"), "groupName": g["GroupName"], "description": g.get("Description", "")},
-                refs=[g.get("VpcId")])
+                refs=[g.get("VpcId", "")])
             if live:
                 out.append(live)
         return out

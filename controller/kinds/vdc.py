@@ -135,7 +135,8 @@ class VirtualDatacenter(Kind):
                       TagSpecifications=tag_spec("vpc", node))["Vpc"]
         vpc_id = vpc["VpcId"]
         for attr in ("EnableDnsSupport", "EnableDnsHostnames"):
-            op.call("modify VPC attribute", ec2.modify_vpc_attribute, VpcId=vpc_id, **{attr: {"Value": True}},
+            setting: dict[str, Any] = {attr: {"Value": True}}
+            op.call("modify VPC attribute", ec2.modify_vpc_attribute, VpcId=vpc_id, **setting,
                     retry_codes=["InvalidVpcID.NotFound"])
         for cidr in op.props["secondaryCidrs"]:
             op.call("associate address range", ec2.associate_vpc_cidr_block, VpcId=vpc_id, CidrBlock=cidr,
@@ -308,7 +309,7 @@ class NatGateway(Kind):
             allocs = [a.get("AllocationId") for a in n.get("NatGatewayAddresses", [])]
             live = self.live_from(self.name, n, n["NatGatewayId"],
                                   {"subnet": n.get("SubnetId"), "allocation": allocs[0] if allocs else None},
-                                  refs=[n.get("SubnetId"), n.get("VpcId")], state=n.get("State"))
+                                  refs=[n.get("SubnetId", ""), n.get("VpcId", "")], state=n.get("State"))
             if live:
                 out.append(live)
         return out

@@ -231,8 +231,8 @@ class Writer:
                 self.out.counts["PrivateNetwork"] += 1
         if public and igw:
             parts["InternetGateway/igw"] = igw["InternetGatewayId"]
-            pub_tables = sorted({table_of[s["SubnetId"]]["RouteTableId"] for s in public
-                                 if table_of[s["SubnetId"]] is not main})
+            pub_tables = sorted({str(t["RouteTableId"]) for s in public
+                                 if (t := table_of[s["SubnetId"]]) is not None and t is not main})
             if pub_tables:
                 parts["RouteTable/public"] = pub_tables[0]
             if len(pub_tables) != 1 or any(table_of[s["SubnetId"]] is main for s in public):

@@ -156,7 +156,7 @@ class Billing(Model):
     """Billing settings; the platform's property names are accepted as aliases."""
 
     discount: Annotated[Decimal, Field(ge=0, le=100)] = Field(
-        default=0, validation_alias=AliasChoices("discount", "amazon_discount")
+        default=Decimal(0), validation_alias=AliasChoices("discount", "amazon_discount")
     )
     bucket: str | None = Field(default=None, validation_alias=AliasChoices("bucket", "amazon_bucket"))
     bucket_region: Region | None = Field(

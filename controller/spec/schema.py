@@ -17,8 +17,8 @@ def document_model(kind: str) -> type[Model]:
         f"{kind}Document",
         __base__=Model,
         __config__=None,
-        api_version=(Literal["controller/v1"], Field(alias="apiVersion")),
-        kind=(Literal[kind], Field(alias="kind")),  # type: ignore[valid-type]
+        api_version=(Literal["controller/v1"], Field(alias="apiVersion")),  # type: ignore[arg-type, maybe-unrecognized-str-typeform, unused-ignore]
+        kind=(Literal[kind], Field(alias="kind")),  # type: ignore[valid-type, arg-type, misc, unused-ignore]
         metadata=(Metadata, Field(alias="metadata")),
         spec=(info.spec, Field(alias="spec")),
     )
