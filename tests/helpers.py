@@ -44,3 +44,34 @@ def client(service: str, account: str = "111111111111", region: str = "us-east-1
 
 def by_address(items: list[dict[str, Any]], address: str) -> list[dict[str, Any]]:
     return [i for i in items if {"Key": "controller:address", "Value": address} in (i.get("Tags") or [])]
+
+
+def apply_ok(cli: Any, specs: Path) -> None:
+    """`controller apply --auto-approve` succeeds."""
+    r = cli("apply", "--specs", str(specs), "--auto-approve")
+    assert r.code == 0, r.out + r.err
+
+
+def no_changes(cli: Any, specs: Path) -> None:
+    """`controller plan` exits 0 and says so."""
+    r = cli("plan", "--specs", str(specs))
+    assert r.code == 0, r.out + r.err
+    assert "No changes" in r.out
+
+
+def plan_json(cli: Any, specs: Path) -> tuple[int, dict[str, Any]]:
+    """`controller plan --json`: its exit code (0 or 2) and the plan."""
+    import json
+
+    r = cli("plan", "--specs", str(specs), "--json")
+    assert r.code in (0, 2), r.out + r.err
+    return r.code, json.loads(r.out)
+
+
+def changes_by_id(cli: Any, specs: Path, code: int = 2) -> dict[str, dict[str, Any]]:
+    """The plan's changes by id, after checking its exit code (1: a plan with an error)."""
+    import json
+
+    r = cli("plan", "--specs", str(specs), "--json")
+    assert r.code == code, r.out + r.err
+    return {c["id"]: c for c in json.loads(r.out)["changes"]}

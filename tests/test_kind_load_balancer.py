@@ -8,12 +8,12 @@ a classic load balancer (create -> up to date -> deleted).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import client, enterprise_doc, write_specs
+from tests.helpers import apply_ok as apply
+from tests.helpers import client, enterprise_doc, plan_json, write_specs
 
 ADDRESS = "acme/web/LoadBalancer/web-lb"
 
@@ -82,21 +82,10 @@ def specs(tmp_path: Path, lb: str | None) -> Path:
     return write_specs(root, files)
 
 
-def plan_json(cli, root: Path) -> tuple[int, dict]:
-    r = cli("plan", "--specs", str(root), "--json")
-    assert r.code in (0, 2), r.out + r.err
-    return r.code, json.loads(r.out)
-
-
 def lb_change(plan: dict, address: str = ADDRESS) -> dict:
     found = [c for c in plan["changes"] if c["id"] == address and c["action"] != "no-op"]
     assert len(found) == 1, [c for c in plan["changes"] if c["action"] != "no-op"]
     return found[0]
-
-
-def apply(cli, root: Path) -> None:
-    r = cli("apply", "--specs", str(root), "--auto-approve")
-    assert r.code == 0, r.out + r.err
 
 
 def ours(v2) -> list[dict]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from tests.helpers import by_address, client, enterprise_doc, write_specs
+from tests.helpers import apply_ok, by_address, client, enterprise_doc, no_changes, write_specs
+from tests.helpers import changes_by_id as plan_json
 
 AMI = "ami-03c3da4cfa8e8943a"  # al2023 x86_64 in us-east-1
 
@@ -67,23 +67,6 @@ def instance(ec2, address: str) -> dict:
                                    address) if i["State"]["Name"] != "terminated"]
     assert len(found) == 1, f"expected one instance tagged {address}, found {len(found)}"
     return found[0]
-
-
-def apply_ok(cli, specs: Path) -> None:
-    r = cli("apply", "--specs", str(specs), "--auto-approve")
-    assert r.code == 0, r.out + r.err
-
-
-def no_changes(cli, specs: Path) -> None:
-    r = cli("plan", "--specs", str(specs))
-    assert r.code == 0, r.out + r.err
-    assert "No changes" in r.out
-
-
-def plan_json(cli, specs: Path, code: int = 2) -> dict[str, dict]:
-    r = cli("plan", "--specs", str(specs), "--json")
-    assert r.code == code, r.out + r.err
-    return {c["id"]: c for c in json.loads(r.out)["changes"]}
 
 
 def test_public_ip_round_trip(aws, cli, tmp_path: Path):

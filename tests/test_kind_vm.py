@@ -10,7 +10,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.helpers import by_address, client, enterprise_doc, write_specs
+from tests.helpers import apply_ok as apply
+from tests.helpers import by_address, client, enterprise_doc, no_changes, plan_json, write_specs
 
 AMI = "ami-03c3da4cfa8e8943a"
 VM = "acme/web/VirtualMachine/vm-1"
@@ -77,25 +78,8 @@ def one_instance(ec2, address: str = VM) -> dict:
     return found[0]
 
 
-def plan_json(cli, specs: Path) -> tuple[int, dict]:
-    r = cli("plan", "--specs", str(specs), "--json")
-    assert r.code in (0, 2), r.out + r.err
-    return r.code, json.loads(r.out)
-
-
 def change(plan: dict, cid: str) -> dict:
     return next(c for c in plan["changes"] if c["id"] == cid)
-
-
-def apply(cli, specs: Path) -> None:
-    r = cli("apply", "--specs", str(specs), "--auto-approve")
-    assert r.code == 0, r.out + r.err
-
-
-def no_changes(cli, specs: Path) -> None:
-    r = cli("plan", "--specs", str(specs))
-    assert r.code == 0, r.out + r.err
-    assert "No changes" in r.out
 
 
 def test_vm_round_trip_drift_corrected_and_terminated(aws, cli, tmp_path: Path):

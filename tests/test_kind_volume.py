@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import by_address, client, enterprise_doc, write_specs
+from tests.helpers import apply_ok, by_address, client, enterprise_doc, no_changes, write_specs
+from tests.helpers import changes_by_id as plan_json
 
 AMI = "ami-03c3da4cfa8e8943a"  # al2023 x86_64 in us-east-1
 
@@ -58,23 +59,6 @@ def one_volume(ec2, address: str) -> dict:
     found = volumes_of(ec2, address)
     assert len(found) == 1, f"expected one volume tagged {address}, found {len(found)}"
     return found[0]
-
-
-def apply_ok(cli, specs: Path) -> None:
-    r = cli("apply", "--specs", str(specs), "--auto-approve")
-    assert r.code == 0, r.out + r.err
-
-
-def no_changes(cli, specs: Path) -> None:
-    r = cli("plan", "--specs", str(specs))
-    assert r.code == 0, r.out + r.err
-    assert "No changes" in r.out
-
-
-def plan_json(cli, specs: Path, code: int = 2) -> dict[str, dict]:
-    r = cli("plan", "--specs", str(specs), "--json")
-    assert r.code == code, r.out + r.err
-    return {c["id"]: c for c in json.loads(r.out)["changes"]}
 
 
 def needs_vm_kind() -> None:

@@ -9,12 +9,12 @@ test checks that apply then fails with a clear error instead of a traceback.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import by_address, client, enterprise_doc, write_specs
+from tests.helpers import apply_ok as apply
+from tests.helpers import by_address, client, enterprise_doc, plan_json, write_specs
 
 ADDRESS = "acme/shop/Vpn/office"
 
@@ -47,17 +47,6 @@ def specs(tmp_path: Path, vpn: str | None) -> Path:
     if vpn:
         files["vpn.yaml"] = vpn
     return write_specs(root, files)
-
-
-def apply(cli, root: Path) -> None:
-    r = cli("apply", "--specs", str(root), "--auto-approve")
-    assert r.code == 0, r.out + r.err
-
-
-def plan_json(cli, root: Path) -> tuple[int, dict]:
-    r = cli("plan", "--specs", str(root), "--json")
-    assert r.code in (0, 2), r.out + r.err
-    return r.code, json.loads(r.out)
 
 
 def alive(items: list[dict]) -> list[dict]:
