@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -93,9 +94,12 @@ def tag_spec(resource_type: str, node: Node) -> list[dict[str, Any]]:
     return [{"ResourceType": resource_type, "Tags": tag_list(ownership_tags(node))}]
 
 
-def client_token(node: Node) -> str:
-    """Same node, same desired state: same token, so AWS collapses a retried create."""
-    return hashlib.sha256(f"{node.id}:{node.digest()}".encode()).hexdigest()[:64]
+def client_token(node: Node, resolved: dict[str, Any] | None = None) -> str:
+    """Same node, same desired state, same AWS ids it refers to: same token, so AWS collapses a
+    retried create. The resolved props are part of it: a VM replaced because its subnet was
+    replaced refers to a new subnet id, so it gets a new token, never the old instance back."""
+    blob = json.dumps(resolved or {}, sort_keys=True, default=str)
+    return hashlib.sha256(f"{node.id}:{node.digest()}:{blob}".encode()).hexdigest()[:64]
 
 
 class Observation:

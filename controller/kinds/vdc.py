@@ -321,7 +321,7 @@ class NatGateway(Kind):
         if not allocation:
             allocation = self._own_eip(op, node)
         nat = op.call("create NAT gateway", ec2.create_nat_gateway, SubnetId=op.props["subnet"],
-                      AllocationId=allocation, ClientToken=client_token(node)[:64],
+                      AllocationId=allocation, ClientToken=client_token(node, op.props),
                       TagSpecifications=tag_spec("natgateway", node))["NatGateway"]
         nat_id = nat["NatGatewayId"]
         op.wait("NAT gateway available",

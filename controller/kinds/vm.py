@@ -173,7 +173,7 @@ class VirtualMachine(Kind):
             tags[TAG_USER_DATA] = p["userData"]
         kw: dict[str, Any] = {
             "ImageId": p["ami"], "InstanceType": p["instanceType"], "MinCount": 1, "MaxCount": 1,
-            "ClientToken": client_token(node),
+            "ClientToken": client_token(node, op.props),
             "TagSpecifications": [{"ResourceType": "instance", "Tags": tag_list(tags)},
                                   {"ResourceType": "volume", "Tags": tag_list(ownership_tags(node))}],
         }

@@ -163,7 +163,7 @@ class Volume(Kind):
             kw["Iops"] = p["iops"]
         if p.get("kmsKeyId"):
             kw["KmsKeyId"] = p["kmsKeyId"]
-        vol = op.call("create volume", ec2.create_volume, **kw, ClientToken=client_token(node),
+        vol = op.call("create volume", ec2.create_volume, **kw, ClientToken=client_token(node, op.props),
                       TagSpecifications=[{"ResourceType": "volume", "Tags": _tags(node)}])
         vid = vol["VolumeId"]
         v = op.wait("volume available", lambda: ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0],
