@@ -120,9 +120,10 @@ def _load_command_modules() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from controller.logs import configure
+    if getattr(args, "verbose", False):  # otherwise logging sets itself up when first used
+        from controller.logs import configure
 
-    configure(verbose=getattr(args, "verbose", False))
+        configure(verbose=True)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

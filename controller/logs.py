@@ -1,14 +1,24 @@
-"""structlog set-up: readable key=value lines on stderr for the CLI, JSON for the daemon."""
+"""structlog set-up: readable key=value lines on stderr for the CLI, JSON for the daemon.
+
+structlog is imported on first use: a `plan` that logs nothing does not pay for it.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING, Any
 
-import structlog
+if TYPE_CHECKING:
+    import structlog
+
+_configured = False
 
 
 def configure(verbose: bool = False, json: bool = False) -> None:
+    global _configured
+    import structlog
+
     level = logging.DEBUG if verbose else logging.WARNING
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -25,7 +35,13 @@ def configure(verbose: bool = False, json: bool = False) -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    _configured = True
 
 
-def get_logger(**bound: object) -> structlog.typing.FilteringBoundLogger:
+def get_logger(**bound: Any) -> structlog.typing.FilteringBoundLogger:
+    """A bound logger; the CLI's defaults (warnings and up, on stderr) if nothing configured it yet."""
+    import structlog
+
+    if not _configured:
+        configure()
     return structlog.get_logger().bind(**bound)  # type: ignore[no-any-return]
