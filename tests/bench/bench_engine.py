@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
                      estate(vms=1000, vdcs=20, public_ips=200, volumes=500), [10, 1], lines)
     finally:
         server.stop()
-    (RESULTS / "engine.txt").write_text("\n".join(lines) + "\n")
+    (RESULTS / ("engine.txt" if big else "engine-small.txt")).write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
