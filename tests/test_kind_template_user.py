@@ -1,5 +1,5 @@
 """Template and User end to end through the CLI against a real moto server: a missing AMI is a plan
-error (and apply refuses), a user's key pair in every region of the enterprise, replaced when the key
+error (and apply refuses), a user's key pair in each region where a VM uses it, replaced when the key
 changes, deleted with the document."""
 
 from __future__ import annotations
@@ -72,10 +72,45 @@ def key_pairs(region: str) -> list[dict]:
     return by_address(kps, f"acme/User/alice@{region}")
 
 
+def vm_using_alice(region: str, ami: str, cidr: str) -> str:
+    vdc = f"dc-{region}"
+    return f"""\
+apiVersion: controller/v1
+kind: VirtualDatacenter
+metadata: {{name: {vdc}, enterprise: acme}}
+spec: {{region: {region}, addressRange: {cidr}/16, network: {{type: none}}}}
+---
+apiVersion: controller/v1
+kind: PrivateNetwork
+metadata: {{name: net, enterprise: acme, vdc: {vdc}}}
+spec: {{cidr: {cidr}/24}}
+---
+apiVersion: controller/v1
+kind: VirtualMachine
+metadata: {{name: vm, enterprise: acme, vdc: {vdc}}}
+spec: {{template: {ami}, hardwareProfile: t3.micro, nics: [{{network: net}}], sshKey: alice}}
+"""
+
+
+def test_user_key_pair_goes_where_vms_use_it(aws, cli, tmp_path: Path):
+    specs = write_specs(tmp_path / "specs", {"ent.yaml": enterprise_doc(regions="us-east-1, eu-west-1"),
+                                             "users.yaml": user_doc(new_key("alice@laptop"))})
+    r = cli("plan", "--specs", str(specs), "--json")
+    creates = sorted(c["id"] for c in json.loads(r.out)["changes"] if c["action"] == "create")
+    assert creates == ["acme/User/alice@us-east-1"], "no VM uses it yet: the enterprise's first region only"
+    write_specs(specs, {"vms.yaml": vm_using_alice("eu-west-1", "ami-010210687841fde65", "10.7.0.0")})
+    r = cli("plan", "--specs", str(specs), "--json")
+    creates = sorted(c["id"] for c in json.loads(r.out)["changes"] if c["action"] == "create" and "/User/" in c["id"])
+    assert creates == ["acme/User/alice@eu-west-1"], "where the VM is, and nowhere else"
+
+
 def test_user_key_pair_round_trip(aws, cli, tmp_path: Path):
     first = new_key("alice@laptop")
     specs = write_specs(tmp_path / "specs", {"ent.yaml": enterprise_doc(regions="us-east-1, eu-west-1"),
-                                             "users.yaml": user_doc(first)})
+                                             "users.yaml": user_doc(first),
+                                             "vms.yaml": vm_using_alice("us-east-1", "ami-03c3da4cfa8e8943a",
+                                                                        "10.6.0.0") + "---\n"
+                                             + vm_using_alice("eu-west-1", "ami-010210687841fde65", "10.7.0.0")})
     r = cli("apply", "--specs", str(specs), "--auto-approve")
     assert r.code == 0, r.out + r.err
     ids = {}
@@ -112,8 +147,9 @@ def test_user_key_pair_round_trip(aws, cli, tmp_path: Path):
     r = cli("plan", "--specs", str(specs))
     assert r.code == 0, r.out + r.err
 
-    # the document removed: the key pairs are deleted
+    # the document removed (with the VMs that use it): the key pairs are deleted
     (specs / "users.yaml").unlink()
+    (specs / "vms.yaml").unlink()
     r = cli("plan", "--specs", str(specs))
     assert r.code == 2 and "- acme/User/alice@eu-west-1" in r.out, r.out + r.err
     r = cli("apply", "--specs", str(specs), "--auto-approve")

@@ -1,10 +1,13 @@
-"""User: an SSH public key, imported as an EC2 key pair in every region of the enterprise.
+"""User: an SSH public key, imported as an EC2 key pair in each region where a VM uses it (in the
+enterprise's first region while no VM does, so it is ready for the first one).
 
 Node id `ent/User/name@region`; the key pair's name is the user name; aws_id = KeyPairId. A key pair
 cannot change its key: a new key means replacement (delete, then import under the same name).
 """
 
 from __future__ import annotations
+
+import weakref
 
 from controller.graph import Node
 from controller.kinds.base import Kind, Live, Observation, Op, ownership_tags, register, tag_spec
@@ -15,6 +18,23 @@ from controller.spec.models import Resource
 def normalize_key(key: str) -> str:
     """`type base64`: the comment is not part of the key (AWS may keep or drop it)."""
     return " ".join(key.split()[:2])
+
+
+_KEY_REGIONS: weakref.WeakKeyDictionary[Catalog, dict[tuple[str, str], list[str]]] = weakref.WeakKeyDictionary()
+
+
+def key_regions(catalog: Catalog) -> dict[tuple[str, str], list[str]]:
+    """(enterprise, user) -> the regions of the VMs that use that user's key (one pass per catalog)."""
+    found = _KEY_REGIONS.get(catalog)
+    if found is None:
+        acc: dict[tuple[str, str], set[str]] = {}
+        for vm in catalog.of_kind("VirtualMachine"):
+            vdc = catalog.vdc_of(vm)
+            if vm.spec.ssh_key and vdc is not None:
+                acc.setdefault((vm.enterprise, vm.spec.ssh_key), set()).add(vdc.spec.region)
+        found = {k: sorted(v) for k, v in acc.items()}
+        _KEY_REGIONS[catalog] = found
+    return found
 
 
 def user_node_id(enterprise: str, name: str, region: str) -> str:
@@ -28,8 +48,10 @@ class User(Kind):
     force_new = frozenset({"publicKey"})
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
-        ent = catalog.get("Enterprise", r.enterprise, None)
-        regions = ent.spec.regions if ent else []
+        regions = key_regions(catalog).get((r.enterprise, r.name))
+        if not regions:
+            ent = catalog.get("Enterprise", r.enterprise, None)
+            regions = ent.spec.regions[:1] if ent else []
         props = {"publicKey": normalize_key(r.spec.ssh_public_key)}
         return [self.node(self.name, r, dict(props), id=user_node_id(r.enterprise, r.name, region), region=region)
                 for region in regions]
