@@ -97,13 +97,6 @@ class Graph:
             raise ConfigError(f"two documents produce the same AWS object {node.id}")
         self.nodes[node.id] = node
 
-    def dependents(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = defaultdict(list)
-        for n in self.nodes.values():
-            for d in n.deps:
-                out[d].append(n.id)
-        return out
-
     def order(self) -> list[str]:
         """Topological order (dependencies first); a cycle is a ConfigError naming it."""
         indeg = {i: 0 for i in self.nodes}

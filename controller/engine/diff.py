@@ -156,7 +156,7 @@ def _spread_replacements(graph: Graph, changes: dict[str, Change]) -> None:
     """A node whose replacement-forcing props refer to a replaced node is replaced too."""
     for nid in graph.order():
         ch = changes[nid]
-        if ch.action in ("create", "replace", "delete", "no-op") and ch.action != "no-op":
+        if ch.action in ("create", "replace", "delete"):
             continue
         node = graph.nodes[nid]
         kind = REGISTRY[node.kind]

@@ -140,13 +140,11 @@ def make_plan(specs: Specs, only: str | None = None, parallelism: int = 10, sess
     names = select_enterprises(specs.catalog, only)
     graph = desired(specs.catalog, names)
     session = session or Session.open(specs.catalog, names, parallelism=parallelism)
-    before = session.counter.snapshot()
     observed = observe(session, graph)
     changes = diff(graph, observed)
     calls = session.counter.snapshot()
     plan = Plan(changes=changes, enterprises=names, desired_digest=graph.digest(),
                 fingerprint=fingerprint(observed), api_calls=calls, observe_seconds=observed.seconds)
-    _ = before
     from controller.pricing.hints import cost_hints
 
     plan.cost_hints = cost_hints(graph, changes)

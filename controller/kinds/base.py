@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from controller.aws.errors import aws_call, error_code, is_not_found
+from controller.aws.errors import aws_call, is_not_found
 from controller.aws.session import AwsContext
 from controller.errors import ResourceError
-from controller.graph import Node, Ref
+from controller.graph import Node
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource
 
@@ -353,12 +353,3 @@ def register(cls: type[Kind]) -> type[Kind]:
     REGISTRY[cls.name] = cls()
     return cls
 
-
-def ref(kind: str, name: str, enterprise: str, vdc: str | None = None, attr: str = "id") -> Ref:
-    from controller.spec.models import address_of
-
-    return Ref(address_of(kind, name, enterprise, vdc), attr)
-
-
-def aws_code(e: BaseException) -> str:
-    return error_code(e)
