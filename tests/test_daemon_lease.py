@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from controller.daemon.lease import Lease, LeaseKeeper, LeaseTable
@@ -75,3 +76,57 @@ def test_apply_refuses_while_another_process_holds_the_lease(aws, cli, tmp_path:
     assert vpcs("acme/VirtualDatacenter/web")
     item = daemon.scan()[0]
     assert item["owner"].startswith("apply:") and item["state"] == "released" and item["fence"] == 2
+
+
+def test_the_local_endpoint_makes_conditional_writes_atomic_as_dynamodb_does(monkeypatch):
+    """A renew by the holder and a takeover of the same expired lease, sent at once: on DynamoDB exactly one
+    wins. moto alone lets both pass now and then (it checks, then writes, without a lock); the local
+    endpoint (`controller local-aws`) orders them. Served in this process, so the thread switch interval
+    can be lowered to make the interleaving likely."""
+    import sys
+    import threading
+
+    from controller.localaws import make_server
+
+    server = make_server("127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_port}")
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        a, b = LeaseTable("race", owner="a"), LeaseTable("race", owner="b")
+        a.ensure()
+        both = 0
+        for i in range(150):
+            lease = a.acquire(f"e{i}", -1.0)  # held by a, already expired
+            assert isinstance(lease, Lease)
+            renewed, taken = _at_once(lambda lease=lease: a.renew(lease, 30),
+                                      lambda name=f"e{i}": isinstance(b.acquire(name, 30), Lease))
+            assert renewed or taken
+            both += renewed and taken
+    finally:
+        sys.setswitchinterval(old)
+        server.shutdown()
+    assert both == 0, f"both writes passed their conditions in {both} of 150 races"
+
+
+def _at_once(*calls: Callable[[], bool]) -> list[bool]:
+    """Run the calls in threads released together; their answers in order."""
+    import threading
+
+    gate = threading.Barrier(len(calls))
+    out = [False] * len(calls)
+
+    def run(i: int) -> None:
+        gate.wait()
+        out[i] = calls[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out

@@ -82,8 +82,14 @@ def test_replicas_share_enterprises_never_at_once_and_take_over_a_killed_one(aws
 
         wait_for(lambda: reconciled(reps) == set(names()), 90, "every enterprise reconciled by two replicas",
                  interval=1)
-        split = holders(table)
-        assert set(split) == set(names()) and set(split.values()) <= set(owners)
+        # a lease can lapse for a moment on a loaded machine (a heartbeat later than the lease) and is then
+        # taken over at the next heartbeat: what must hold is that every enterprise is held again, shared
+        def all_held() -> dict[str, str] | None:
+            h = holders(table)
+            return h if set(h) == set(names()) else None
+
+        split = wait_for(all_held, 15, "every enterprise held by a live replica", interval=0.5)
+        assert set(split.values()) <= set(owners)
         assert all(list(split.values()).count(o) >= N // 4 for o in owners), "the work is shared"
 
         # a third replica joins and gets its share
@@ -91,7 +97,7 @@ def test_replicas_share_enterprises_never_at_once_and_take_over_a_killed_one(aws
         owners.append(wait_for(lambda: reps[2].events("daemon_started")[0]["owner"], 10, "owner"))
         wait_for(lambda: sum(o == owners[2] for o in holders(table).values()) >= N // 4, 30,
                  "the third replica holding its share", interval=0.5)
-        wait_for(lambda: len(holders(table)) == N, 15, "every enterprise held", interval=0.5)
+        wait_for(all_held, 15, "every enterprise held", interval=0.5)
 
         # kill -9 the replica holding the most: its enterprises are taken over within a lease period
         counts = {o: list(holders(table).values()).count(o) for o in owners}

@@ -226,7 +226,6 @@ class LeaseKeeper:
 
     def tick(self) -> None:
         self._ticks += 1
-        self.table.heartbeat_member(self.seconds)
         # renew first, all at once: a held lease must never lapse because other calls were slow
         held = sorted(self.owned_leases().items())
         if held:
@@ -238,6 +237,7 @@ class LeaseKeeper:
                     self.log.warning("lease_lost", enterprise=name, fence=lease.fence, t=time.time(),
                                      expired_at=lease.expires_at)
                     self.on_lost(name)
+        self.table.heartbeat_member(self.seconds)
         items = self.table.scan()
         now = time.time()
         self.replicas = max(1, sum(1 for i in items if i["enterprise"].startswith(REPLICA_PREFIX)
@@ -262,15 +262,17 @@ class LeaseKeeper:
                 free.append(name)
             elif float(item.get("expires_at", 0)) < now:
                 orphans.append(name)  # its holder died: take it over now, whatever the share
-        # orphans all at once (a takeover must be quick), then released ones up to the fair share
+        # orphans all at once (a takeover must be quick), whatever the share
         for name, got in zip(orphans, self._pool.map(lambda n: self.table.acquire(n, self.seconds), orphans),
                              strict=True):
             self._got(name, got, takeover=True)
+        # released ones up to the fair share, all at once too: one at a time, a slow endpoint made the tick
+        # outlast the leases it had just taken (a lost race for one is retried on a later tick)
         random.shuffle(free)
-        for name in free:
-            if len(self.owned_leases()) >= share:
-                break
-            self._got(name, self.table.acquire(name, self.seconds), takeover=False)
+        free = free[:max(0, share - len(self.owned_leases()))]
+        for name, got in zip(free, self._pool.map(lambda n: self.table.acquire(n, self.seconds), free),
+                             strict=True):
+            self._got(name, got, takeover=False)
 
     def _got(self, name: str, got: Lease | dict[str, Any], takeover: bool) -> None:
         if isinstance(got, Lease):
