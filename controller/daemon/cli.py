@@ -12,8 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import structlog
-
 from controller.cli import command
 from controller.engine.commands import DEFAULT_MAX_DELETES
 from controller.logs import configure, get_logger
@@ -55,6 +53,8 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 @command("daemon", "continuous reconcile: watch the specs or a git branch, re-plan on change and on a timer")(_args)
 def cmd_daemon(args: argparse.Namespace) -> int:
+    import structlog
+
     from controller.daemon.http import serve
     from controller.daemon.loop import Daemon, Options
     from controller.daemon.source import DirSource, GitSource

@@ -10,10 +10,6 @@ from controller.kinds.base import REGISTRY, Kind
 MODULES = ("vdc", "network", "firewall", "vm", "volume", "public_ip", "user", "template", "load_balancer", "vpn")
 
 for _m in MODULES:
-    try:
-        importlib.import_module(f"controller.kinds.{_m}")
-    except ModuleNotFoundError as _e:  # a kind not written yet
-        if _e.name != f"controller.kinds.{_m}":
-            raise
+    importlib.import_module(f"controller.kinds.{_m}")
 
 __all__ = ["REGISTRY", "Kind"]
