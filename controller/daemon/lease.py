@@ -262,24 +262,21 @@ class LeaseKeeper:
                 free.append(name)
             elif float(item.get("expires_at", 0)) < now:
                 orphans.append(name)  # its holder died: take it over now, whatever the share
-        # orphans all at once (a takeover must be quick), whatever the share
-        for name, got in zip(orphans, self._pool.map(lambda n: self.table.acquire(n, self.seconds), orphans),
-                             strict=True):
-            self._got(name, got, takeover=True)
-        # released ones up to the fair share, all at once too: one at a time, a slow endpoint made the tick
-        # outlast the leases it had just taken (a lost race for one is retried on a later tick)
+        # orphans (a takeover must be quick) whatever the share, then released ones up to the fair share
+        self._acquire_all(orphans, takeover=True)
         random.shuffle(free)
-        free = free[:max(0, share - len(self.owned_leases()))]
-        for name, got in zip(free, self._pool.map(lambda n: self.table.acquire(n, self.seconds), free),
-                             strict=True):
-            self._got(name, got, takeover=False)
+        self._acquire_all(free[:max(0, share - len(self.owned_leases()))], takeover=False)
 
-    def _got(self, name: str, got: Lease | dict[str, Any], takeover: bool) -> None:
-        if isinstance(got, Lease):
-            with self._lock:
-                self.held[name] = got
-            self.log.info("lease_acquired", enterprise=name, fence=got.fence, t=time.time(), takeover=takeover)
-            self.on_acquired(name)
+    def _acquire_all(self, names: list[str], takeover: bool) -> None:
+        """All at once: one at a time, a slow endpoint made a tick outlast the leases it had just taken.
+        A name lost to another replica's race is simply not held (a later tick looks again)."""
+        for name, got in zip(names, self._pool.map(lambda n: self.table.acquire(n, self.seconds), names),
+                             strict=True):
+            if isinstance(got, Lease):
+                with self._lock:
+                    self.held[name] = got
+                self.log.info("lease_acquired", enterprise=name, fence=got.fence, t=time.time(), takeover=takeover)
+                self.on_acquired(name)
 
     def owned_leases(self) -> dict[str, Lease]:
         with self._lock:
