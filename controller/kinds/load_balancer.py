@@ -168,21 +168,20 @@ class LoadBalancer(Kind):
         return v2 + self._observe_classic(obs)
 
     @staticmethod
-    def _ours(obs: Observation, descriptions: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    def _ours(obs: Observation, service: str, id_param: str, ids: list[str]) -> dict[str, dict[str, str]]:
+        """The tags of this enterprise's load balancers, by ARN (elbv2) or name (elb); describe_tags takes
+        TAG_BATCH ids a call."""
         out = {}
-        for d in descriptions:
-            tags = {t["Key"]: t["Value"] for t in d.get("Tags", [])}
-            if tags.get(TAG_ENTERPRISE) == obs.enterprise and tags.get(TAG_ADDRESS):
-                out[d.get("ResourceArn") or d.get("LoadBalancerName") or ""] = tags
+        for i in range(0, len(ids), TAG_BATCH):
+            for d in obs.list(service, "describe_tags", "TagDescriptions", **{id_param: ids[i:i + TAG_BATCH]}):
+                tags = {t["Key"]: t["Value"] for t in d.get("Tags", [])}
+                if tags.get(TAG_ENTERPRISE) == obs.enterprise and tags.get(TAG_ADDRESS):
+                    out[d.get("ResourceArn") or d.get("LoadBalancerName") or ""] = tags
         return out
 
     def _observe_v2(self, obs: Observation) -> list[Live]:
         lbs = obs.list("elbv2", "describe_load_balancers", "LoadBalancers")
-        arns = [lb["LoadBalancerArn"] for lb in lbs]
-        descs: list[dict[str, Any]] = []
-        for i in range(0, len(arns), TAG_BATCH):
-            descs += obs.list("elbv2", "describe_tags", "TagDescriptions", ResourceArns=arns[i:i + TAG_BATCH])
-        ours = self._ours(obs, descs)
+        ours = self._ours(obs, "elbv2", "ResourceArns", [lb["LoadBalancerArn"] for lb in lbs])
         if not ours:
             return []
         groups = obs.list("elbv2", "describe_target_groups", "TargetGroups")
@@ -240,11 +239,7 @@ class LoadBalancer(Kind):
 
     def _observe_classic(self, obs: Observation) -> list[Live]:
         lbs = obs.list("elb", "describe_load_balancers", "LoadBalancerDescriptions")
-        names = [lb["LoadBalancerName"] for lb in lbs]
-        descs: list[dict[str, Any]] = []
-        for i in range(0, len(names), TAG_BATCH):
-            descs += obs.list("elb", "describe_tags", "TagDescriptions", LoadBalancerNames=names[i:i + TAG_BATCH])
-        ours = self._ours(obs, descs)
+        ours = self._ours(obs, "elb", "LoadBalancerNames", [lb["LoadBalancerName"] for lb in lbs])
         out = []
         for lb in lbs:
             name = lb["LoadBalancerName"]
