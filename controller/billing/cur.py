@@ -206,7 +206,7 @@ class S3RangeFile(io.RawIOBase):
 
 
 class BodyReader(io.RawIOBase):
-    """A botocore StreamingBody as a raw stream, counting the compressed bytes it hands out."""
+    """A stream (a botocore StreamingBody, a decompressor) as a raw stream, counting the bytes it hands out."""
 
     def __init__(self, body: Any):
         super().__init__()
@@ -228,28 +228,21 @@ class BodyReader(io.RawIOBase):
         super().close()
 
 
-class Guard(io.RawIOBase):
+class Guard(BodyReader):
     """Counts decompressed bytes; past the limit, raises instead of inflating further."""
 
     def __init__(self, inner: Any, limit: int, src: Source, key: str, compressed: int):
-        super().__init__()
-        self._inner, self.limit, self._src, self._key, self._compressed = inner, limit, src, key, compressed
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
+        super().__init__(inner)
+        self.limit, self._src, self._key, self._compressed = limit, src, key, compressed
 
     def readinto(self, b: Any) -> int:
-        data = self._inner.read(len(b))
-        n = len(data)
-        self.count += n
+        n = super().readinto(b)
         if self.count > self.limit:
             raise BillingError(
                 f"billing of enterprise {self._src.enterprise!r}: s3://{self._src.bucket}/{self._key} inflates to "
                 f"more than {self.limit:,} bytes from {self._compressed:,} compressed (limits: {MAX_RATIO}x, "
                 f"{MAX_BYTES:,} bytes): refused as a possible decompression bomb; if the report is genuine, raise "
                 "CONTROLLER_BILLING_MAX_RATIO / CONTROLLER_BILLING_MAX_BYTES")
-        b[:n] = data
         return n
 
 
