@@ -90,8 +90,7 @@ class Firewall(Kind):
     force_new = frozenset({"vpc", "groupName", "description"})
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
-        vdc = catalog.vdc_of(r)
-        assert vdc is not None
+        vdc = catalog.vdc_required(r)
         s = r.spec
         group = self.node(self.name, r, {"vpc": Ref(vdc.address), "groupName": s.group_name or group_name(r.name),
                                           "description": s.description or f"firewall {r.name}"},

@@ -115,8 +115,7 @@ class LoadBalancer(Kind):
     # -- desired ---------------------------------------------------------------------------------
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
-        vdc = catalog.vdc_of(r)
-        assert vdc is not None
+        vdc = catalog.vdc_required(r)
         s = r.spec
         ent, vdc_name = r.metadata.enterprise, r.metadata.vdc
         hc = s.health_check

@@ -20,8 +20,7 @@ class PrivateNetwork(Kind):
     force_new = frozenset({"vpc", "cidr", "availabilityZone"})
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
-        vdc = catalog.vdc_of(r)
-        assert vdc is not None
+        vdc = catalog.vdc_required(r)
         s = r.spec
         props: dict[str, Any] = {
             "vpc": Ref(vdc.address),

@@ -67,8 +67,7 @@ class VirtualMachine(Kind):
     # -- desired ---------------------------------------------------------------------------------
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
-        vdc = catalog.vdc_of(r)
-        assert vdc is not None
+        vdc = catalog.vdc_required(r)
         s = r.spec
         ent, region = r.metadata.enterprise, vdc.spec.region
         ami = catalog.template_ami(r)

@@ -64,8 +64,7 @@ class Vpn(Kind):
     set_fields = frozenset({"staticRoutes"})
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
-        vdc = catalog.vdc_of(r)
-        assert vdc is not None
+        vdc = catalog.vdc_required(r)
         s = r.spec
         props = {"vpc": Ref(vdc.address), "remoteAddress": s.remote_address, "bgpAsn": s.bgp_asn,
                  "staticRoutes": sorted(s.static_routes)}

@@ -104,6 +104,12 @@ class Catalog:
             return None
         return self.get("VirtualDatacenter", r.metadata.vdc, r.metadata.enterprise)
 
+    def vdc_required(self, r: Resource) -> Resource:
+        """The VDC of a kind that lives in one (validation has refused the specs otherwise)."""
+        vdc = self.vdc_of(r)
+        assert vdc is not None, f"{r.address}: no VirtualDatacenter {r.metadata.vdc!r} after validation"
+        return vdc
+
     def enterprises(self) -> list[Resource]:
         return self.of_kind("Enterprise")
 
