@@ -20,6 +20,15 @@ spec:
 """
 
 
+# A VDC of network type default (a public and a NAT'd /24 in one zone), the most common fixture.
+DEFAULT_VDC = """\
+apiVersion: controller/v1
+kind: VirtualDatacenter
+metadata: {name: web, enterprise: acme}
+spec: {region: us-east-1, availabilityZone: us-east-1a, addressRange: 10.10.0.0/16, network: {type: default}}
+"""
+
+
 def enterprise_doc(name: str = "acme", account: str = "111111111111", regions: str = "us-east-1") -> str:
     return ENTERPRISE.format(name=name, account=account, regions=regions)
 

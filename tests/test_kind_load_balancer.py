@@ -12,20 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import DEFAULT_VDC, client, enterprise_doc, plan_json, write_specs
 from tests.helpers import apply_ok as apply
-from tests.helpers import client, enterprise_doc, plan_json, write_specs
 
 ADDRESS = "acme/web/LoadBalancer/web-lb"
 
-VDC = """\
-apiVersion: controller/v1
-kind: VirtualDatacenter
-metadata: {name: web, enterprise: acme}
-spec:
-  region: us-east-1
-  availabilityZone: us-east-1a
-  addressRange: 10.10.0.0/16
-  network: {type: default}
+VDC = DEFAULT_VDC + """\
 ---
 apiVersion: controller/v1
 kind: PrivateNetwork

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers import apply_ok, by_address, client, enterprise_doc, no_changes, write_specs
+from tests.helpers import DEFAULT_VDC, apply_ok, by_address, client, enterprise_doc, no_changes, write_specs
 from tests.helpers import changes_by_id as plan_json
 
 AMI = "ami-03c3da4cfa8e8943a"  # al2023 x86_64 in us-east-1
@@ -19,13 +19,6 @@ apiVersion: controller/v1
 kind: PrivateNetwork
 metadata: {name: dmz, enterprise: acme, vdc: web}
 spec: {cidr: 10.10.0.0/24, internetGateway: true}
-"""
-
-DEFAULT_VDC = """\
-apiVersion: controller/v1
-kind: VirtualDatacenter
-metadata: {name: web, enterprise: acme}
-spec: {region: us-east-1, availabilityZone: us-east-1a, addressRange: 10.10.0.0/16, network: {type: default}}
 """
 
 

@@ -6,18 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import by_address, client, enterprise_doc, write_specs
-
-DEFAULT_VDC = """\
-apiVersion: controller/v1
-kind: VirtualDatacenter
-metadata: {name: web, enterprise: acme}
-spec:
-  region: us-east-1
-  availabilityZone: us-east-1a
-  addressRange: 10.10.0.0/16
-  network: {type: default}
-"""
+from tests.helpers import DEFAULT_VDC, by_address, client, enterprise_doc, write_specs
 
 
 def vpc_of(ec2, address: str) -> dict:
