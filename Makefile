@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench schemas lint clean local-aws
+.PHONY: demo test bench fuzz schemas lint clean local-aws
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 ## make bench: benchmarks (never part of make test); numbers go to tests/bench/results/
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+## make fuzz: long fuzz campaigns (tests/fuzz/, never part of make test)
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz
 
 schemas: $(STAMP)
 	$(BIN)/controller schemas

@@ -11,11 +11,11 @@ from decimal import Decimal
 import pytest
 
 from controller.billing import COL_TAG_ADDRESS, UNTAGGED
-from controller.billing.cli import month_arg
 from controller.billing.cur import BillingError, Cells, Source, _parse, inflate_limit
 from controller.billing.money import allocate, cents
 from controller.billing.report import Estate, build
 from controller.billing.sample import COLUMNS, Line, csv_bytes
+from controller.commands.billing import month_arg
 from controller.spec.models import EnterpriseSpec, Resource
 
 SRC = Source("acme", "bucket", "us-east-1", "cur", "r", "GZ")

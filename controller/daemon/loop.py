@@ -28,8 +28,8 @@ from controller.daemon.lease import LeaseKeeper, LeaseTable
 from controller.daemon.metrics import Metrics
 from controller.daemon.queue import WorkQueue
 from controller.engine.apply import Applier, Outcome
-from controller.engine.commands import check_plan
 from controller.engine.diff import Change
+from controller.engine.guard import DeleteLimitError, check_plan
 from controller.engine.observe import Session, desired
 from controller.engine.plan import make_plan
 from controller.errors import ControllerError
@@ -349,7 +349,10 @@ class Daemon:
             log.warning("drift_reported", changes=len(actionable), policy="selfHeal off: not reverted")
             return "drift_reported"
         plan = dataclasses.replace(planned.plan, changes=changes)
-        check_plan(plan, self.opts.max_deletes, allow_deletes=False)
+        try:
+            check_plan(plan, self.opts.max_deletes, allow_deletes=False)
+        except DeleteLimitError as e:  # the daemon's own knob, named for the operator
+            raise ControllerError(f"{e} (the daemon's --max-deletes is {e.limit})") from None
         if actionable:
             if self._cancelled(name)():
                 return "interrupted"

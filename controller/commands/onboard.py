@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from controller.cli import command
+from controller.commands import command, load_or_report
 from controller.errors import ConfigError
 
 OWN_HEADER = "# Written by `controller onboard`"
@@ -19,10 +19,9 @@ OWN_HEADER = "# Written by `controller onboard`"
 
 def open_enterprise(specs_dir: Path, enterprise: str) -> tuple[Any, Any, Any]:
     """(specs, session, enterprise resource): the specs must load, and name the enterprise."""
-    from controller.engine.commands import _load
     from controller.engine.observe import Session, select_enterprises
 
-    specs = _load(argparse.Namespace(specs=str(specs_dir)))
+    specs = load_or_report(specs_dir)
     if specs is None:
         raise ConfigError("the specs must validate before onboarding (they hold the enterprise's credentials)")
     names = select_enterprises(specs.catalog, enterprise)

@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from controller.cli import command
-from controller.engine.commands import DEFAULT_MAX_DELETES
+from controller.commands import command
+from controller.engine.guard import DEFAULT_MAX_DELETES
 from controller.logs import configure, get_logger
 
 

@@ -9,27 +9,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controller.cli import command, print_diagnostics
+from controller.commands import command, load_or_report
+from controller.engine.guard import DEFAULT_MAX_DELETES, DeleteLimitError, check_plan
 from controller.errors import ConfigError, StaleStateError
-from controller.spec.diagnostics import SpecError
 
 if TYPE_CHECKING:  # the engine (boto3, ...) is imported when a command runs, not to parse arguments
     from controller.engine.apply import Report
     from controller.engine.plan import Plan, Planned
     from controller.spec.validate import Specs
 
-DEFAULT_MAX_DELETES = 10
-
-
-def _load(args: argparse.Namespace) -> Specs | None:
-    from controller.spec.validate import load_specs
-
-    try:
-        return load_specs(Path(args.specs))
-    except SpecError as e:
-        print_diagnostics(e.diagnostics)
-        print("nothing was planned: every spec file must load and validate first", file=sys.stderr)
-        return None
 
 
 def _plan_args(p: argparse.ArgumentParser) -> None:
@@ -44,7 +32,7 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
 def cmd_plan(args: argparse.Namespace) -> int:
     from controller.render.human import render_plan
 
-    specs = _load(args)
+    specs = load_or_report(args.specs)
     if specs is None:
         return 1
     from controller.engine.plan import make_plan
@@ -80,25 +68,11 @@ def _apply_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lease-region", help="region of the lease table (default AWS_DEFAULT_REGION)")
 
 
-def check_plan(plan: Plan, max_deletes: int, allow_deletes: bool) -> None:
-    blocked = plan.blocked()
-    if blocked:
-        lines = []
-        for c in blocked:
-            why = c.error or f"protected (metadata.protect: true): refusing to {c.action} it"
-            lines.append(f"  {c.address}: {why}")
-        raise ConfigError("the plan cannot be applied, nothing was changed:\n" + "\n".join(lines))
-    if plan.deletes > max_deletes and not allow_deletes:
-        raise ConfigError(f"the plan deletes or replaces {plan.deletes} objects, more than --max-deletes "
-                          f"{max_deletes}; nothing was changed. Check the plan, then pass --allow-deletes "
-                          "(or a higher --max-deletes)")
-
-
 @command("apply", "make AWS match the specs (a fresh plan, or exactly a saved one)")(_apply_args)
 def cmd_apply(args: argparse.Namespace) -> int:
     from controller.render.human import console
 
-    specs = _load(args)
+    specs = load_or_report(args.specs)
     if specs is None:
         return 1
     out = console()
@@ -130,7 +104,10 @@ def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str
         plan = planned.plan
         if not args.json:
             render_plan(plan, out)
-    check_plan(plan, args.max_deletes, args.allow_deletes)
+    try:
+        check_plan(plan, args.max_deletes, args.allow_deletes)
+    except DeleteLimitError as e:
+        raise ConfigError(f"{e}. Check the plan, then pass --allow-deletes (or a higher --max-deletes)") from None
     if not plan.has_changes:
         if args.json:
             print(json.dumps({"outcomes": [], "summary": {}, "failed": 0}))

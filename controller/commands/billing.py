@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from controller.billing import DIMENSIONS
-from controller.cli import command, print_diagnostics
+from controller.commands import command, print_diagnostics
 from controller.errors import ConfigError
 
 FORMATS = ("table", "json", "csv", "html")

@@ -1,0 +1,67 @@
+"""The command line's commands: parse arguments, call the engine, render, return the exit code.
+
+This layer is the top: it imports the engine, render, daemon, onboard and billing packages; none of
+them imports it. Each module registers its sub-commands with `command` when imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from controller.spec.diagnostics import Diagnostic
+
+if TYPE_CHECKING:
+    from controller.spec.validate import Specs
+
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
+MODULES = ("validate", "plan", "onboard", "billing", "daemon", "local_aws")
+
+
+def command(name: str, help: str) -> Callable[[Callable[[argparse.ArgumentParser], None]], Callable[[Command], Command]]:
+    """Register a sub-command: ``@command(name, help)(add_arguments)(run)``."""
+
+    def with_args(add: Callable[[argparse.ArgumentParser], None]) -> Callable[[Command], Command]:
+        def register(fn: Command) -> Command:
+            COMMANDS[name] = (fn, add, help)
+            return fn
+
+        return register
+
+    return with_args
+
+
+def load_all() -> dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]]:
+    for mod in MODULES:
+        importlib.import_module(f"controller.commands.{mod}")
+    return COMMANDS
+
+
+def print_diagnostics(diags: Sequence[Diagnostic], as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps([d.to_json() for d in diags], indent=2))
+        return
+    for d in diags:
+        print(d.render(), file=sys.stderr)
+    errors = sum(d.severity == "error" for d in diags)
+    files = len({d.file for d in diags})
+    print(f"{errors} error(s) in {files} file(s)", file=sys.stderr)
+
+
+def load_or_report(specs_dir: str | Path) -> Specs | None:
+    """The specs, loaded and validated; or None after printing why (nothing may be planned then)."""
+    from controller.spec.diagnostics import SpecError
+    from controller.spec.validate import load_specs
+
+    try:
+        return load_specs(Path(specs_dir))
+    except SpecError as e:
+        print_diagnostics(e.diagnostics)
+        print("nothing was planned: every spec file must load and validate first", file=sys.stderr)
+        return None
