@@ -496,6 +496,16 @@ class DatabaseSpec(Model):
     master_username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,15}$")] = "dbadmin"
     skip_final_snapshot: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            given = [k for k in data if isinstance(k, str) and "password" in k.lower()]
+            if given:
+                raise ValueError(f"{given[0]}: the master password is managed by AWS (Secrets Manager), never "
+                                 "written in a document: remove it")
+        return data
+
     @field_validator("master_username")
     @classmethod
     def _not_reserved(cls, v: str) -> str:

@@ -695,7 +695,7 @@ class Validator:
             return
         kind, name = t.kind, t.name
         if kind != "PublicIp" and not t.vdc:
-            self.error(r, ("spec", "target", "vdc"), f"a {kind} target lives in a VDC: name it",
+            self.error(r, ("spec", "target"), f"a {kind} target lives in a VDC: name it",
                        "add vdc: NAME to the target")
             return
         if t.vdc and self.catalog.get("VirtualDatacenter", t.vdc, ent) is None:
