@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--specs", default="specs", help="spec directory (default: specs/)")
+    common.add_argument("--allow-empty", action="store_true",
+                        help="a spec directory with no document is not an error (it plans nothing)")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
     for name, (fn, add, help) in load_all().items():
         p = sub.add_parser(name, help=help, description=help, parents=[common])

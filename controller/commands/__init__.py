@@ -54,13 +54,13 @@ def print_diagnostics(diags: Sequence[Diagnostic], as_json: bool = False) -> Non
     print(f"{errors} error(s) in {files} file(s)", file=sys.stderr)
 
 
-def load_or_report(specs_dir: str | Path) -> Specs | None:
+def load_or_report(specs_dir: str | Path, allow_empty: bool = False) -> Specs | None:
     """The specs, loaded and validated; or None after printing why (nothing may be planned then)."""
     from controller.spec.diagnostics import SpecError
     from controller.spec.validate import load_specs
 
     try:
-        return load_specs(Path(specs_dir))
+        return load_specs(Path(specs_dir), allow_empty)
     except SpecError as e:
         print_diagnostics(e.diagnostics)
         print("nothing was planned: every spec file must load and validate first", file=sys.stderr)

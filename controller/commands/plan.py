@@ -36,7 +36,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         from controller.engine.plan import check_out_path
 
         check_out_path(Path(args.out))
-    specs = load_or_report(args.specs)
+    specs = load_or_report(args.specs, args.allow_empty)
     if specs is None:
         return 1
     from controller.engine.plan import make_plan
@@ -78,7 +78,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from controller.render.human import console
 
     saved = Plan.load(Path(args.plan_file)) if args.plan_file else None  # a bad file fails before anything
-    specs = load_or_report(args.specs)
+    specs = load_or_report(args.specs, args.allow_empty)
     if specs is None:
         return 1
     out = console()
