@@ -563,9 +563,9 @@ def load_tree(specs_dir: Path, allow_empty: bool = False) -> tuple[list[Document
     files, diags = scan(specs_dir)
     budget = [MAX_TREE_BYTES]
     for p in files:
-        d, e = load_file(p, display=_display(p), budget=budget)
-        docs.extend(d)
-        diags.extend(e)
+        found, problems = load_file(p, display=_display(p), budget=budget)
+        docs.extend(found)
+        diags.extend(problems)
         if budget[0] <= 0:
             break
     if not docs and not diags and not allow_empty:
