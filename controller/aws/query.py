@@ -54,10 +54,15 @@ class AwsFacts:
     tag_field: str | None = None  # the item field tag calls name the object by, when not id_field (an ARN)
     rare: str | None = None  # Resource Groups Tagging API `service:type`: listed only when desired or tagged
     describe_args: tuple[tuple[str, Any], ...] = ()  # fixed arguments of the listing (IncludePublicKey)
+    listed_prefix: str = ""  # the listing's ids carry this prefix, AWS ids elsewhere do not (/hostedzone/)
 
     @property
     def target_field(self) -> str:
         return self.tag_field or self.id_field
+
+    def aws_id(self, item: Mapping[str, Any]) -> str:
+        """An item's AWS id, as documents (awsId) and live objects name it."""
+        return str(item.get(self.id_field, "")).removeprefix(self.listed_prefix)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -220,10 +225,10 @@ class Observation:
             found = self.list(facts.service, facts.describe, facts.key, **{
                 **args, "Filters": [{"Name": facts.adopt_filter, "Values": sorted(wanted)}]})
         else:
-            found = [o for o in everything if str(o.get(facts.id_field)) in wanted]
+            found = [o for o in everything if facts.aws_id(o) in wanted]
         out = []
         for o in found:
-            node = wanted.get(str(o.get(facts.id_field)))
+            node = wanted.get(facts.aws_id(o))
             if node is None or TAG_ADDRESS in tags_of(o):
                 continue  # tagged objects are never adopted: they belong to their address
             lent = {TAG_ADDRESS: node.id, TAG_ENTERPRISE: self.enterprise}
@@ -233,7 +238,7 @@ class Observation:
             o.pop("TagSet", None)
             o.pop("TagList", None)
             with self._guard:
-                self.adopted[str(o[facts.id_field])] = sorted(lent)
+                self.adopted[facts.aws_id(o)] = sorted(lent)
             out.append(o)
         return out
 

@@ -58,6 +58,7 @@ class Live:
     refs: list[str] = field(default_factory=list)  # AWS ids this object depends on (delete order)
     attrs: dict[str, Any] = field(default_factory=dict)  # what other nodes may reference (arn, ...)
     derived: bool = False  # a part of another object (rules of a group, an attachment): no tags of its own
+    busy: str | None = None  # AWS is still working on it (a database `creating`): progress, not drift
 
     @property
     def protected(self) -> bool:
@@ -220,6 +221,10 @@ class Kind:
     def tags_at_create(self, node: Node, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The kwargs of this kind's create call that tag the new object (see `tags_at_create`)."""
         return tags_at_create(node, self.facts[0], extra)
+
+    def check_delete(self, live: Live) -> str | None:
+        """A reason this object must not be deleted (a zone holding records of others), or None."""
+        return None
 
     # helpers for plugins -------------------------------------------------------------------
 
