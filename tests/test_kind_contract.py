@@ -229,3 +229,34 @@ def test_a_global_kind_is_observed_once_per_enterprise_not_per_region(aws, monke
     assert observed.live["acme/TestZone/web"].aws_id == zid and not observed.duplicates
     calls = counter.snapshot()
     assert calls["route-53.ListHostedZones"] == 1 and calls["ec2.DescribeVpcs"] == len(regions)
+
+
+# -- validation rules are registered with their kind; no private names across packages -------------
+
+
+def test_every_spec_kind_registers_its_rules_or_says_it_has_none():
+    from controller.spec import validate
+    from controller.spec.models import KINDS
+
+    assert validate.unregistered_kinds() == []
+    assert set(validate.RULES) | set(validate.NO_RULES) == set(KINDS)
+    with pytest.raises(ValueError, match="not a spec kind"):
+        validate.rules_for("NoSuchKind")(lambda v, r: None)
+    with pytest.raises(ValueError, match="registered twice"):
+        validate.no_rules("Vpn", "a second registration")
+
+
+def test_no_module_imports_a_private_name_of_another_package():
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "controller").rglob("*.py")):
+        package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+        for n in ast.walk(ast.parse(path.read_text())):
+            if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("controller"):
+                source = n.module if (path.parent / "__init__.py").exists() and n.module == package else \
+                    n.module.rsplit(".", 1)[0]
+                private = [a.name for a in n.names if a.name.startswith("_") and not a.name.startswith("__")]
+                if private and source != package:
+                    found.append(f"{path.relative_to(ROOT)}: from {n.module} import {', '.join(private)}")
+    assert found == []
