@@ -204,13 +204,14 @@ def load_tree(specs_dir: Path) -> tuple[list[Document], list[Diagnostic]]:
     docs: list[Document] = []
     diags: list[Diagnostic] = []
     for p in discover(specs_dir):
-        d, e = load_file(p, display=_display(p))
+        d, e = load_file(p, display=display_path(p))
         docs.extend(d)
         diags.extend(e)
     return docs, diags
 
 
-def _display(p: Path) -> str:
+def display_path(p: Path) -> str:
+    """A path as diagnostics show it: relative to the working directory when below it."""
     try:
         return str(p.relative_to(Path.cwd()))
     except ValueError:
