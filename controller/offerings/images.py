@@ -56,7 +56,7 @@ class Image:
 
     def os_user(self) -> tuple[str, str] | None:
         """(os, SSH username) inferred from the image, or None when nothing matches."""
-        if (self.platform or "").lower() == "windows":
+        if "windows" in (self.platform or "").lower():  # Platform, or PlatformDetails ("Windows with SQL ...")
             return "windows", "Administrator"
         for text in (self.name, self.description):
             for pattern, os_name, user in OS_RULES:
