@@ -222,6 +222,10 @@ class Kind:
         """The kwargs of this kind's create call that tag the new object (see `tags_at_create`)."""
         return tags_at_create(node, self.facts[0], extra)
 
+    def warning(self, node: Node, live: Live | None) -> str | None:
+        """Something the plan should say about this node without refusing it (a deprecated AMI), or None."""
+        return None
+
     def check_delete(self, live: Live) -> str | None:
         """A reason this object must not be deleted (a zone holding records of others), or None."""
         return None
