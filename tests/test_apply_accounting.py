@@ -157,9 +157,9 @@ def test_walk_task_that_raises_fails_and_skips_what_needs_it():
     def boom() -> Outcome:
         raise RuntimeError("bug")
 
-    tasks = {"x": Task("create x", boom), "y": _task("y", after={"x"}),
+    tasks = {"x": Task("x", boom), "y": _task("y", after={"x"}),
              "z": Task("z", lambda: Outcome("z", "update", "done"), later_than={"x"})}
     res = walk(tasks, 2)
     assert res["x"].status == "failed" and "internal error: RuntimeError: bug" in res["x"].detail
-    assert res["y"].status == "skipped" and res["y"].detail == "because create x failed"
+    assert res["y"].status == "skipped" and res["y"].detail == "because x failed"
     assert res["z"].status == "done"  # only ordered after x: its failure does not matter to z

@@ -61,7 +61,7 @@ class Report:
 @dataclass
 class Task:
     """One step of one change. `after`: tasks whose failure skips this one; `later_than`: tasks it only
-    waits for (their failure does not matter to it). `label` names it in a reason ("delete acme/...")."""
+    waits for (their failure does not matter to it). `label` names it in a reason (the address)."""
 
     label: str
     run: Callable[[], Outcome]
@@ -107,7 +107,7 @@ def walk(tasks: dict[str, Task], parallelism: int, on_done: Callable[[Outcome], 
             if not running:
                 if pending:  # nothing runs and nothing can start: a cycle
                     cycle = _cycle(sorted(pending), wait_for, results)
-                    names = " -> ".join(tasks[c].label for c in [*cycle, cycle[0]])
+                    names = " -> ".join(c for c in [*cycle, cycle[0]])
                     for c in cycle:
                         settle(c, "failed", f"dependency cycle, nothing was done: {names}")
                     continue
@@ -275,15 +275,14 @@ class Applier:
         for c in todo:
             k = change_key(c)
             if c.action in (Action.DELETE, Action.REPLACE):
-                tasks[k + ":delete"] = Task(f"{c.action} {c.id}" + (" (the old one)" if c.action == Action.REPLACE else ""),
-                                            partial(self.run_change, c, "delete"), fail=_unrun(c))
+                tasks[k + ":delete"] = Task(c.id, partial(self.run_change, c, "delete"), fail=_unrun(c))
                 gone[k + ":delete"] = c
             if c.action != Action.DELETE:
                 if c.id not in self.graph.nodes:  # a saved plan for other specs: apply checks, this is a bug
-                    tasks[k] = Task(f"{c.action} {c.id}", partial(Outcome, c.id, c.action, "failed",
-                                                                 "internal error: no desired object for this change"))
+                    tasks[k] = Task(c.id, partial(Outcome, c.id, c.action, "failed",
+                                                  "internal error: no desired object for this change"))
                     continue
-                tasks[k] = Task(f"{c.action} {c.id}", partial(self.run_change, c, "create"), fail=_unrun(c))
+                tasks[k] = Task(c.id, partial(self.run_change, c, "create"), fail=_unrun(c))
                 if c.action == Action.REPLACE:
                     tasks[k].after.add(k + ":delete")
                 made[c.id] = k
