@@ -687,7 +687,7 @@ def run_seed(seed: int, steps: int, specs: Path, client: Callable[[str], Any], o
             result.failure = f"seed {seed} step {step} ({what}): {e}"
             return result
         except Exception:  # the harness itself, or boto3 in the out-of-band step
-            result.failure = f"seed {seed} step {step} ({what}): {traceback.format_exc()}"
+            result.failure = f"seed {seed} step {step} ({what}): {traceback.format_exc()[-3000:]}"
             return result
         result.steps = min(step, steps)
     return result
