@@ -92,7 +92,7 @@ class Model:
 
     # helpers
     def pick(self, items: Any) -> Any:
-        items = sorted(items)
+        items = sorted(items, key=lambda x: (x is not None, str(x)))
         return self.rng.choice(items) if items else None
 
     def vdc(self) -> tuple[str, Vdc] | tuple[None, None]:
@@ -419,7 +419,9 @@ class Model:
     EDITS = ("add_vdc", "remove_vdc", "add_network", "remove_network", "readdress_network", "toggle_gateway",
              "add_secondary_range", "add_firewall", "change_rules", "remove_firewall", "add_vm", "remove_vm",
              "move_vm", "vm_state", "vm_addresses", "vm_public_ip", "vm_user_data", "vm_firewall",
-             "add_public_ip", "remove_public_ip", "add_volume", "remove_volume", "attach_volume", "lb", "vpn")
+             "add_public_ip", "remove_public_ip", "add_volume", "remove_volume", "attach_volume", "lb", "vpn",
+             # weights: what has more ways to go wrong comes up more often
+             "add_vm", "attach_volume", "attach_volume", "change_rules", "change_rules", "move_vm", "vm_public_ip")
 
     def edit(self) -> str:
         if not self.vdcs:
@@ -522,7 +524,8 @@ def out_of_band(rng: random.Random, client: Callable[[str], Any]) -> str | None:
             ec2.create_tags(Resources=[aws_id], Tags=[{"Key": "Name", "Value": "renamed-by-hand"}])
             return f"out of band: Name of {aws_id} changed"
     if choice == "detach":
-        attached = [v for v in _owned(ec2.describe_volumes()["Volumes"]) if v.get("Attachments")]
+        attached = [v for v in _owned(ec2.describe_volumes()["Volumes"]) if v.get("Attachments") and not any(
+            "/VirtualMachine/" in t["Value"] for t in v["Tags"] if t["Key"] == "controller:address")]  # not a boot disk
         if attached:
             v = rng.choice(attached)
             ec2.detach_volume(VolumeId=v["VolumeId"])
@@ -667,21 +670,22 @@ def run_seed(seed: int, steps: int, specs: Path, client: Callable[[str], Any], o
     cli = Cli(specs)
     result = Result(seed, 0)
     for step in range(1, steps + 2):
-        if step > steps:
-            model.vdcs.clear()
-            what = "remove every VDC"
-        elif model.vdcs and rng.random() < out_of_band_rate:
-            what = out_of_band(rng, client) or model.edit()
-        else:
-            what = model.edit()
-        result.history.append(f"{step}: {what}")
-        log(f"seed {seed} step {step}: {what}")
-        if specs.exists():
-            shutil.rmtree(specs)
-        specs.mkdir(parents=True)
-        for name, text in model.files().items():
-            (specs / name).write_text(text)
+        what = "?"
         try:
+            if step > steps:
+                model.vdcs.clear()
+                what = "remove every VDC"
+            elif model.vdcs and rng.random() < out_of_band_rate:
+                what = out_of_band(rng, client) or model.edit()
+            else:
+                what = model.edit()
+            result.history.append(f"{step}: {what}")
+            log(f"seed {seed} step {step}: {what}")
+            if specs.exists():
+                shutil.rmtree(specs)
+            specs.mkdir(parents=True)
+            for name, text in model.files().items():
+                (specs / name).write_text(text)
             converge(cli, client)
         except Failure as e:
             result.failure = f"seed {seed} step {step} ({what}): {e}"
