@@ -97,7 +97,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str | None, out: Any) -> int:
     from controller.engine.apply import Applier
     from controller.engine.plan import make_plan, verify_saved
-    from controller.render.human import render_outcome, render_plan, render_report
+    from controller.render.human import ApplyProgress, render_plan, render_report
 
     planned = make_plan(specs, only, parallelism=args.parallelism)
     plan = planned.plan  # always the fresh plan: a saved one is only compared with it, never acted on
@@ -120,11 +120,13 @@ def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str
         if answer.strip() != "yes":
             print("Apply cancelled; nothing was changed.")
             return 1
-    if not args.json:
+    if args.json:
+        report = Applier(planned.session, planned.graph, planned.observed, args.parallelism).apply(plan.changes)
+    else:
         out.print("\nApplying:")
-    applier = Applier(planned.session, planned.graph, planned.observed, args.parallelism,
-                      on_event=(lambda o: None) if args.json else (lambda o: render_outcome(o, out)))
-    report = applier.apply(plan.changes)
+        with ApplyProgress(plan, out) as progress:
+            applier = Applier(planned.session, planned.graph, planned.observed, args.parallelism, on_event=progress)
+            report = applier.apply(plan.changes)
     if args.json:
         print(json.dumps(_report_json(report, len(plan.actionable)), indent=2))
     else:

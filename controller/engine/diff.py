@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -157,10 +157,10 @@ def diff(graph: Graph, observed: Observed) -> list[Change]:
                                   error=error, fields=shown)
             continue
         error = REGISTRY[node.kind].check(node, live)
-        fields = compare(node, live, index)
+        fields = compare(_with_known_attrs(node, observed, changes), live, index)
         if not fields:
-            changes[nid] = Change(**base, action=Action.NOOP, cause=Cause.UP_TO_DATE, reason="up to date",
-                                  error=error)
+            changes[nid] = Change(**base, action=Action.NOOP, cause=Cause.UP_TO_DATE, error=error,
+                                  reason=f"in progress: {live.busy}" if live.busy else "up to date")
         elif not live.derived and (TAG_ADDRESS not in live.tags or (
                 node.adopt == live.aws_id and all(f.path == "tags" for f in fields))):
             # untagged, or tagged for another address while the document names this very object (awsId)
@@ -182,8 +182,7 @@ def diff(graph: Graph, observed: Observed) -> list[Change]:
         live = observed.live[lid]
         changes[lid] = Change(id=lid, kind=live.kind, enterprise=live.tags.get("controller:enterprise", ""),
                               action=Action.DELETE, cause=Cause.NOT_IN_SPECS, reason="not in the specs",
-                              aws_id=live.aws_id,
-                              protected=live.protected)
+                              aws_id=live.aws_id, protected=live.protected, error=REGISTRY[live.kind].check_delete(live))
     for dup in observed.duplicates:
         key = f"{dup.id}#{dup.aws_id}"
         changes[key] = Change(id=dup.id, kind=dup.kind, enterprise=dup.tags.get("controller:enterprise", ""),
@@ -193,14 +192,39 @@ def diff(graph: Graph, observed: Observed) -> list[Change]:
     return list(changes.values())
 
 
+def _known_attrs(value: Any, observed: Observed, changes: dict[str, Change]) -> Any:
+    """A reference to another object's attribute (a VM's public address, a database's endpoint) compares
+    as that attribute's live value while the object stays; a created or replaced object's is not known
+    before apply, so the reference stays and differs from what AWS holds (an update that follows it)."""
+    if isinstance(value, Ref):
+        live = observed.live.get(value.id)
+        ch = changes.get(value.id)
+        if value.attr == "id" or live is None or (ch is not None and ch.action in ("create", "replace", "delete")):
+            return value
+        got = live.attrs.get(value.attr, live.props.get(value.attr))
+        return value if got is None else got
+    if isinstance(value, dict):
+        return {k: _known_attrs(v, observed, changes) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_known_attrs(v, observed, changes) for v in value]
+    return value
+
+
+def _with_known_attrs(node: Node, observed: Observed, changes: dict[str, Change]) -> Node:
+    if not any(r.attr != "id" for f in node.compared for r in refs_in(node.props.get(f))):
+        return node
+    return replace(node, props={f: _known_attrs(v, observed, changes) if f in node.compared else v
+                                for f, v in node.props.items()})
+
+
 def _spread_replacements(graph: Graph, changes: dict[str, Change], observed: Observed) -> None:
     """What refers to a replaced node changes with it, in the same plan (Terraform's "known after apply").
 
     A node whose replacement-forcing props refer to a replaced node is replaced too, and so is a part of
     a replaced object (the rules of a replaced group: its new group starts empty). A node that refers to
     a replaced node through a prop it can change in place (an Elastic IP's instance, a load balancer's
-    members) is updated after the new object exists: without it, the next plan would find it pointing at
-    the old object.
+    members, a DNS record's target address) is updated after the new object exists: without it, the next
+    plan would find it pointing at the old object.
     """
     for nid in graph.order():
         ch = changes[nid]
@@ -231,7 +255,8 @@ def _spread_replacements(graph: Graph, changes: dict[str, Change], observed: Obs
         if not moved:
             continue
         for f, hit in moved:
-            ch.fields.append(FieldChange(f, "(replaced)", f"→{hit[0]}"))
+            attr = next(r.attr for r in refs_in(node.props.get(f)) if r.id == hit[0])
+            ch.fields.append(FieldChange(f, "(replaced)", f"→{hit[0]}" if attr == "id" else f"→{hit[0]}.{attr}"))
         if ch.action == Action.NOOP:
             first = moved[0][1][0]
             ch.action, ch.cause, ch.refers_to = Action.UPDATE, Cause.REPLACED_DEPENDENCY, first

@@ -157,7 +157,7 @@ class VirtualMachine(Kind):
             "state": STATES.get(inst.get("State", {}).get("Name", ""), inst.get("State", {}).get("Name")),
         }
         attrs = {"enis": [n["NetworkInterfaceId"] for n in enis],
-                 "privateIps": [n.get("PrivateIpAddress") for n in enis]}
+                 "privateIps": [n.get("PrivateIpAddress") for n in enis], "publicIp": inst.get("PublicIpAddress")}
         refs = [n.get("SubnetId") for n in enis] + groups
         return props, attrs, [r for r in dict.fromkeys(refs) if r]
 
@@ -203,7 +203,8 @@ class VirtualMachine(Kind):
         eni_ids = [n["NetworkInterfaceId"] for n in enis]
         live = Live(id=node.id, kind=self.name, aws_id=iid, tags=tags,
                     props={**p, "secondaryIps": [[] for _ in nics], "state": "deployed"},
-                    attrs={"enis": eni_ids, "privateIps": [n.get("PrivateIpAddress") for n in enis]})
+                    attrs={"enis": eni_ids, "privateIps": [n.get("PrivateIpAddress") for n in enis],
+                           "publicIp": inst.get("PublicIpAddress")})
         live.props.pop("userDataText", None)
         op.live = live
         self.update(op, ["secondaryIps"])
