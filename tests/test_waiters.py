@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from controller.aws.session import context_for
-from controller.aws.waiters import Describe, wait_for
+from controller.aws.waiters import wait_for
 from controller.errors import ResourceError
+from controller.kinds.volume import VOLUMES
 from controller.spec.validate import load_specs
 from tests.helpers import enterprise_doc, write_specs
 
-VOLUMES = Describe("ec2", "describe_volumes", "Volumes", "VolumeId", "volume-id")
 N = 8
 
 

@@ -8,8 +8,9 @@ the answer. A poll starts as soon as none is in flight, so a lone wait costs wha
 overlap (parallel creates) share polls. An object not ready yet is polled again with backoff (0.5 s,
 x1.5, at most 10 s); an id the answer lacks is "not visible yet" (eventual consistency), not an error.
 
-Nothing here knows a kind: a kind passes the facts of its describe call (service, operation, result
-key, id field, id filter) and its ready / failed tests.
+Nothing here knows a kind: a kind passes its AwsFacts (service, describe call, result key, id field,
+and the filter that selects by AWS id) and its ready / failed tests. Polls are read calls of the query
+layer (`pages`: retried on throttling and transient errors).
 """
 
 from __future__ import annotations
@@ -20,23 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.aws.errors import aws_call
+from controller.aws.query import AwsFacts, pages
 from controller.aws.session import AwsContext
 from controller.errors import ResourceError
 
 MAX_IDS = 200  # EC2 filter values per call
 FIRST_DELAY, FACTOR, MAX_DELAY = 0.5, 1.5, 10.0
-
-
-@dataclass(frozen=True)
-class Describe:
-    """The describe call that shows objects of one type by id."""
-
-    service: str  # ec2
-    operation: str  # describe_volumes
-    key: str  # Volumes
-    id_field: str  # VolumeId
-    id_filter: str  # volume-id
 
 
 @dataclass
@@ -59,26 +49,21 @@ class _Wait:
 class _Poller:
     ctx: AwsContext
     region: str
-    describe: Describe
+    facts: AwsFacts
     cond: threading.Condition = field(default_factory=threading.Condition)
     waits: list[_Wait] = field(default_factory=list)
     polling: bool = False
     polls: int = 0
 
     def fetch(self, ids: list[str], address: str) -> dict[str, dict[str, Any]]:
-        c = self.ctx.client(self.describe.service, self.region)
-        d = self.describe
+        f = self.facts
+        assert f.adopt_filter, f"{f.describe}: waits need the describe filter that selects by AWS id"
+        client = self.ctx.client(f.service, self.region)
         found: dict[str, dict[str, Any]] = {}
         for i in range(0, len(ids), MAX_IDS):
-            kw = {"Filters": [{"Name": d.id_filter, "Values": ids[i:i + MAX_IDS]}]}
-            with aws_call(address, f"wait ({d.operation})"):
-                if c.can_paginate(d.operation):
-                    pages = list(c.get_paginator(d.operation).paginate(**kw))
-                else:
-                    pages = [getattr(c, d.operation)(**kw)]
-            for page in pages:
-                for item in page.get(d.key, []):
-                    found[str(item.get(d.id_field))] = item
+            items = pages(client, f.describe, f.key, address, f"wait ({f.describe})",
+                          Filters=[{"Name": f.adopt_filter, "Values": ids[i:i + MAX_IDS]}])
+            found.update((f.aws_id(item), item) for item in items)
         return found
 
     def run(self, w: _Wait) -> dict[str, Any]:
@@ -138,21 +123,21 @@ class _Poller:
             x.delay = min(x.delay * FACTOR, MAX_DELAY)
 
 
-_POLLERS: dict[tuple[int, str, Describe], _Poller] = {}
+_POLLERS: dict[tuple[int, str, AwsFacts], _Poller] = {}
 _LOCK = threading.Lock()
 
 
-def wait_for(ctx: AwsContext, region: str, describe: Describe, aws_id: str, address: str, what: str,
+def wait_for(ctx: AwsContext, region: str, facts: AwsFacts, aws_id: str, address: str, what: str,
              ready: Callable[[dict[str, Any]], bool],
              failed: Callable[[dict[str, Any]], str | None] = lambda _: None, timeout: float = 600) -> dict[str, Any]:
     """Block until the object `aws_id` is ready (its describe item), sharing polls with every other wait
     for objects of the same type, enterprise and region. Raises ResourceError naming `address` when the
     object fails, or is not ready after `timeout` seconds."""
-    key = (id(ctx), region, describe)
+    key = (id(ctx), region, facts)
     with _LOCK:
         poller = _POLLERS.get(key)
         if poller is None or poller.ctx is not ctx:
-            poller = _POLLERS[key] = _Poller(ctx, region, describe)
+            poller = _POLLERS[key] = _Poller(ctx, region, facts)
     now = time.monotonic()
     w = _Wait(aws_id, address, what, ready, failed, timeout=timeout, deadline=now + timeout, due=now)
     try:
