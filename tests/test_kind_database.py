@@ -91,6 +91,11 @@ def test_database_round_trip(aws, cli, tmp_path):
     assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [sg["GroupId"]]
     assert db["DeletionProtection"] is False
     no_changes(cli, root)
+    # the cost hint: the class's hours (dated table) plus the storage
+    code, plan = plan_json(cli, root)
+    (hint,) = [h for h in plan["cost_hints"] if h["id"] == ADDRESS]
+    assert hint["usd_month"] == round(0.018 * 730 + 0.115 * 20, 2)
+    assert "db.t3.micro" in hint["what"]
 
     # out of band: the class changed by hand -> exactly that drift, an in-place update
     rds.modify_db_instance(DBInstanceIdentifier="web-orders", DBInstanceClass="db.m5.large", ApplyImmediately=True)
