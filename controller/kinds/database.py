@@ -252,7 +252,8 @@ class Database(Kind):
         assert op.live is not None
         rds = op.client("rds")
         arn = op.live.attrs.get("arn")
-        group_arn = arn.replace(":db:", ":subgrp:") if arn else None
+        group = op.live.attrs.get("subnetGroup")
+        group_arn = f"{arn.split(':db:')[0]}:subgrp:{group}" if arn and group else None
         keep = {k: v for k, v in tags.items() if v is not None}
         drop = [k for k, v in tags.items() if v is None]
         for res in filter(None, (arn, group_arn)):

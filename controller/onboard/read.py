@@ -26,6 +26,8 @@ class Estate:
     volumes: list[dict[str, Any]] = field(default_factory=list)
     addresses: list[dict[str, Any]] = field(default_factory=list)
     key_pairs: list[dict[str, Any]] = field(default_factory=list)
+    databases: list[dict[str, Any]] = field(default_factory=list)  # RDS instances in the VPCs, untagged
+    zones: list[dict[str, Any]] = field(default_factory=list)  # private zones of the VPCs: zone, VPCs, records
 
     def in_vpc(self, items: list[dict[str, Any]], vpc_id: str) -> list[dict[str, Any]]:
         return [i for i in items if i.get("VpcId") == vpc_id]
@@ -50,8 +52,9 @@ def untagged(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [i for i in items if TAG_ADDRESS not in tags_of(i)]
 
 
-def read_estate(ec2: Any, region: str, vpc: str) -> Estate:
-    """`vpc`: one VPC id, or `all` (every VPC of the region but the default one)."""
+def read_estate(ec2: Any, region: str, vpc: str, rds: Any = None, route53: Any = None) -> Estate:
+    """`vpc`: one VPC id, or `all` (every VPC of the region but the default one). With `rds` and
+    `route53` clients, also the VPCs' RDS instances and the private hosted zones associated with them."""
     est = Estate(region=region)
     vpc_filter = [] if vpc == "all" else [{"Name": "vpc-id", "Values": [vpc]}]
     est.vpcs = [v for v in pages(ec2, "describe_vpcs", "Vpcs", Filters=vpc_filter)
@@ -74,4 +77,25 @@ def read_estate(ec2: Any, region: str, vpc: str) -> Estate:
                    if v.get("State") not in ("deleting", "deleted", "error")]
     est.addresses = pages(ec2, "describe_addresses", "Addresses")
     est.key_pairs = pages(ec2, "describe_key_pairs", "KeyPairs", IncludePublicKey=True)
+    if rds is not None:
+        est.databases = [d for d in pages(rds, "describe_db_instances", "DBInstances")
+                         if (d.get("DBSubnetGroup") or {}).get("VpcId") in ids
+                         and d.get("DBInstanceStatus") not in ("deleting", "deleted")
+                         and TAG_ADDRESS not in tags_of({"Tags": d.get("TagList")})]
+    if route53 is not None:
+        seen: set[str] = set()
+        for vid in ids:
+            for z in pages(route53, "list_hosted_zones_by_vpc", "HostedZoneSummaries", VPCId=vid, VPCRegion=region):
+                zid = z["HostedZoneId"].rsplit("/", 1)[-1]
+                if zid in seen:
+                    continue
+                seen.add(zid)
+                with aws_call(f"region {region}", "onboard (list_tags_for_resource)"):
+                    tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zid)["ResourceTagSet"]
+                if TAG_ADDRESS in tags_of(tags):
+                    continue
+                with aws_call(f"region {region}", "onboard (get_hosted_zone)"):
+                    got = route53.get_hosted_zone(Id=zid)
+                records = pages(route53, "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zid)
+                est.zones.append({"zone": got["HostedZone"], "vpcs": got.get("VPCs", []), "records": records})
     return est
