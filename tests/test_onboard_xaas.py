@@ -71,3 +71,40 @@ def test_onboard_vpc_with_rds_and_private_zone(aws, cli, tmp_path: Path) -> None
     assert ("pg.billing.internal.", "CNAME") in names and not any(n.startswith("_ctl") for n, _ in names)
     r = cli("plan", "--specs", str(specs))
     assert r.code == 0 and "No changes." in r.out, r.out
+
+
+VDC = """\
+apiVersion: controller/v1
+kind: VirtualDatacenter
+metadata: {name: shop, enterprise: acme}
+spec: {region: us-east-1, addressRange: 10.80.0.0/16, network: {type: none}}
+---
+apiVersion: controller/v1
+kind: PrivateNetwork
+metadata: {name: data-a, enterprise: acme, vdc: shop}
+spec: {cidr: 10.80.1.0/24, availabilityZone: us-east-1a}
+---
+apiVersion: controller/v1
+kind: PrivateNetwork
+metadata: {name: data-b, enterprise: acme, vdc: shop}
+spec: {cidr: 10.80.2.0/24, availabilityZone: us-east-1b}
+"""
+
+
+def test_sync_reports_a_database_made_by_hand_in_a_managed_vpc(aws, cli, tmp_path: Path) -> None:
+    specs = write_specs(tmp_path / "specs", {"acme/enterprise.yaml": enterprise_doc(), "acme/shop.yaml": VDC})
+    assert cli("apply", "--specs", str(specs), "--auto-approve").code == 0
+    r = cli("sync", "--specs", str(specs), "--enterprise", "acme", "--json")
+    assert r.code == 0, r.out + r.err
+    assert [f for f in json.loads(r.out)["findings"] if f["what"] == "database-new"] == []
+    ec2, rds = client("ec2"), client("rds")
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "tag:controller:enterprise",
+                                                                     "Values": ["acme"]}])["Subnets"]]
+    rds.create_db_subnet_group(DBSubnetGroupName="side", DBSubnetGroupDescription="by hand", SubnetIds=subnets)
+    rds.create_db_instance(DBInstanceIdentifier="side-project", Engine="mysql", DBInstanceClass="db.t3.micro",
+                           AllocatedStorage=20, MasterUsername="side", ManageMasterUserPassword=True,
+                           DBSubnetGroupName="side")
+    r = cli("sync", "--specs", str(specs), "--enterprise", "acme", "--json")
+    assert r.code in (0, 2), r.out + r.err
+    (f,) = [f for f in json.loads(r.out)["findings"] if f["what"] == "database-new"]
+    assert f["aws_id"] == "side-project" and "acme/VirtualDatacenter/shop" in f["detail"] and f["cost"] > 0
