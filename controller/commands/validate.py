@@ -16,7 +16,7 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     from controller.spec.validate import validate_tree
 
-    specs, diags = validate_tree(Path(args.specs))
+    specs, diags = validate_tree(Path(args.specs), args.allow_empty)
     if diags:
         print_diagnostics(diags, args.json)
         return 1

@@ -48,9 +48,10 @@ class Specs:
         return f"valid: {self.documents} documents in {self.files} files ({', '.join(parts) or 'nothing'})"
 
 
-def load_specs(specs_dir: Path) -> Specs:
-    """Load and validate a spec tree; raise SpecError with every diagnostic if anything is wrong."""
-    docs, diags = load_tree(specs_dir)
+def load_specs(specs_dir: Path, allow_empty: bool = False) -> Specs:
+    """Load and validate a spec tree; raise SpecError with every diagnostic if anything is wrong
+    (a tree with no document is wrong unless ``allow_empty``)."""
+    docs, diags = load_tree(specs_dir, allow_empty)
     resources, parse_diags = parse_documents(docs)
     # Documents that did not load or parse: references to them are not reported as dangling (the
     # error that matters is the document's own). When one cannot even be named, no reference is.
@@ -831,8 +832,8 @@ class Validator:
             seen.setdefault(acct, ent)
 
 
-def validate_tree(specs_dir: Path) -> tuple[Specs | None, list[Diagnostic]]:
+def validate_tree(specs_dir: Path, allow_empty: bool = False) -> tuple[Specs | None, list[Diagnostic]]:
     try:
-        return load_specs(specs_dir), []
+        return load_specs(specs_dir, allow_empty), []
     except SpecError as e:
         return None, e.diagnostics
