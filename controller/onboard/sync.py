@@ -13,7 +13,11 @@ from typing import Any
 import yaml
 
 from controller.kinds.base import TAG_ADDRESS, tags_of
-from controller.onboard.read import pages
+from controller.kinds.database import DB_INSTANCES
+from controller.kinds.public_ip import ADDRESSES
+from controller.kinds.vm import INSTANCES
+from controller.kinds.volume import VOLUMES
+from controller.onboard.read import read
 from controller.onboard.write import Names, label
 
 
@@ -125,7 +129,7 @@ def find_changes(planned: Any, resources: list[Any], enterprise: str) -> tuple[l
     for region in regions:
         ec2 = ctx.client("ec2", region)
         names = {k: Names(v) for k, v in taken.items()}
-        for a in sorted(pages(ec2, "describe_addresses", "Addresses"), key=lambda a: a.get("PublicIp", "")):
+        for a in sorted(read(ec2, ADDRESSES), key=lambda a: a.get("PublicIp", "")):
             if TAG_ADDRESS in tags_of(a) or "AllocationId" not in a:
                 continue
             inst = index.get(a.get("InstanceId") or "")
@@ -144,7 +148,7 @@ def find_changes(planned: Any, resources: list[Any], enterprise: str) -> tuple[l
             else:
                 edits.add.append(_doc("PublicIp", name, enterprise, {"region": region, **spec}, None,
                                       a["AllocationId"], label(a, a["AllocationId"])))
-        for v in sorted(pages(ec2, "describe_volumes", "Volumes"), key=lambda v: v["VolumeId"]):
+        for v in sorted(read(ec2, VOLUMES), key=lambda v: v["VolumeId"]):
             if TAG_ADDRESS in tags_of(v) or v.get("State") != "available":
                 continue
             name = names["Volume"].get(tags_of(v).get("Name"), v["VolumeId"])
@@ -158,8 +162,7 @@ def find_changes(planned: Any, resources: list[Any], enterprise: str) -> tuple[l
         managed_subnets = {lv.aws_id: lv.id for lv in observed.live.values() if lv.kind == "PrivateNetwork"
                            and lv.attrs.get("region") == region}
         if managed_subnets:
-            for inst in pages(ec2, "describe_instances", "Reservations[].Instances",
-                              Filters=[{"Name": "subnet-id", "Values": sorted(managed_subnets)}]):
+            for inst in read(ec2, INSTANCES, Filters=[{"Name": "subnet-id", "Values": sorted(managed_subnets)}]):
                 if TAG_ADDRESS in tags_of(inst) or inst.get("State", {}).get("Name") in ("terminated",):
                     continue
                 ips = sorted((a["PrivateIpAddress"] for n in inst.get("NetworkInterfaces", [])
@@ -170,7 +173,7 @@ def find_changes(planned: Any, resources: list[Any], enterprise: str) -> tuple[l
         managed_vpcs = {lv.aws_id: lv.id for lv in observed.live.values() if lv.kind == "VirtualDatacenter"
                         and lv.attrs.get("region") == region}
         if managed_vpcs:  # databases made by hand in a managed VPC (RDS lists them region-wide)
-            for db in pages(ctx.client("rds", region), "describe_db_instances", "DBInstances"):
+            for db in read(ctx.client("rds", region), DB_INSTANCES):
                 vpc = (db.get("DBSubnetGroup") or {}).get("VpcId")
                 if vpc not in managed_vpcs or TAG_ADDRESS in tags_of({"Tags": db.get("TagList")}) \
                         or db.get("DBInstanceStatus") in ("deleting", "deleted"):
