@@ -1,6 +1,6 @@
 """Fuzz campaign: mutated spec trees and tampered saved plans, run through the real CLI.
 
-`python -m tests.fuzz bad_input [--cases N] [--plans M] [--seed S]` (`make fuzz` runs it with the
+`python -m tests.fuzz bad_input [--cases=N] [--plans=M] [--seed=S]` (`make fuzz` runs it with the
 defaults). Against a local moto endpoint, with canary credentials in the environment, every case
 must end with:
 
