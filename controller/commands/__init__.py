@@ -50,7 +50,7 @@ def seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds (e.g. 30 or 0.5), got {text!r}")
     return value
 COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
-MODULES = ("validate", "plan", "onboard", "billing", "daemon", "local_aws")
+MODULES = ("validate", "plan", "onboard", "catalog", "billing", "daemon", "local_aws")
 
 
 def command(name: str, help: str) -> Callable[[Callable[[argparse.ArgumentParser], None]], Callable[[Command], Command]]:
@@ -83,8 +83,13 @@ def print_diagnostics(diags: Sequence[Diagnostic], as_json: bool = False) -> Non
     for d in diags:
         print("\n".join(scrub(line) for line in d.render().split("\n")), file=sys.stderr)
     errors = sum(d.severity == "error" for d in diags)
-    files = len({d.file for d in diags})
-    print(f"{errors} error(s) in {files} file(s)", file=sys.stderr)
+    warnings = len(diags) - errors
+    files = len({d.file for d in diags if d.severity == "error"})
+    if errors:
+        print(f"{errors} error(s) in {files} file(s)" + (f", {warnings} warning(s)" if warnings else ""),
+              file=sys.stderr)
+    elif warnings:
+        print(f"{warnings} warning(s)", file=sys.stderr)
 
 
 def load_or_report(specs_dir: str | Path, allow_empty: bool = False) -> Specs | None:

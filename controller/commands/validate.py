@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from controller.commands import command, print_diagnostics
@@ -21,10 +22,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print_diagnostics(diags, args.json)
         return 1
     assert specs is not None
-    if args.json:
-        print("[]")
-    else:
-        print(specs.summary())
+    if args.json:  # the warnings (an empty list: nothing to say)
+        print_diagnostics(specs.warnings, as_json=True)
+        return 0
+    print(specs.summary())
+    if specs.warnings:  # warnings never change the exit code
+        print_diagnostics(specs.warnings)
+    print(specs.hardware_note(), file=sys.stderr)
     return 0
 
 

@@ -580,3 +580,8 @@ def _display(p: Path) -> str:
         return str(p.relative_to(Path.cwd()))
     except ValueError:
         return str(p)
+
+
+def display_path(p: Path) -> str:
+    """A path as diagnostics show it (relative to the working directory when below it)."""
+    return _display(p)

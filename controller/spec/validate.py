@@ -11,16 +11,17 @@ import functools
 import ipaddress
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from controller.spec.catalog import Catalog, implied_networks, instance_types, vdc_zone
+from controller.spec.catalog import Catalog, implied_networks, vdc_zone
 from controller.spec.diagnostics import Diagnostic, SpecError
-from controller.spec.loader import Document, PathKey, dotted, load_tree
+from controller.spec.hardware import HardwareTable, Profile, Profiles
+from controller.spec.loader import Document, PathKey, display_path, dotted, load_tree
 from controller.spec.models import (
     ACCESS_KEY_RE,
     API_VERSION,
@@ -41,6 +42,11 @@ class Specs:
     documents: int = 0
     files: int = 0
     warnings: list[Diagnostic] = field(default_factory=list)
+    hardware: HardwareTable = field(default_factory=HardwareTable)
+
+    def hardware_note(self) -> str:
+        """Which hardware table validation used (a catalogue in the tree, or the built-in one)."""
+        return self.hardware.describe({v.spec.region for v in self.catalog.of_kind("VirtualDatacenter")})
 
     def summary(self) -> str:
         counts = Counter(r.kind for r in self.catalog.resources if r.address not in self.catalog.implied)
@@ -57,12 +63,15 @@ def load_specs(specs_dir: Path, allow_empty: bool = False) -> Specs:
     # error that matters is the document's own). When one cannot even be named, no reference is.
     broken = None if diags else _broken_addresses(docs, resources)
     diags += parse_diags
-    v = Validator(resources, docs, broken)
+    hardware, hw_diags = HardwareTable.load(specs_dir, display_path)
+    diags += hw_diags
+    v = Validator(resources, docs, broken, hardware=hardware)
     v.run()
     diags += v.diags
-    if diags:
+    if any(d.severity == "error" for d in diags):
         raise SpecError(diags)
-    specs = Specs(catalog=v.catalog, documents=len(docs), files=len({d.file for d in docs}))
+    specs = Specs(catalog=v.catalog, documents=len(docs), files=len({d.file for d in docs}),
+                  warnings=sorted(diags), hardware=hardware)
     return specs
 
 
@@ -265,11 +274,46 @@ _ANY_SECRET_RE = re.compile("|".join(f"(?:{x.pattern})" for x in (ACCESS_KEY_RE,
                             f"|(?i:{SECRET_ASSIGNMENT_RE.pattern.removeprefix('(?i)')})")
 
 
+# The rules of each spec kind, registered with the kind they check (`@rules_for("Vpn")` on the method
+# below that checks a Vpn document against the others). Every kind of models.KINDS registers its rules
+# or says it has none (`NO_RULES`, with the reason): no kind is skipped by a missing method.
+RuleFn = Callable[["Validator", Resource], None]
+RULES: dict[str, RuleFn] = {}
+NO_RULES: dict[str, str] = {}  # kind -> why its model alone is enough
+
+
+def rules_for(kind: str) -> Callable[[RuleFn], RuleFn]:
+    """Register the cross-document rules of one spec kind."""
+    def register(fn: RuleFn) -> RuleFn:
+        if kind not in KINDS:
+            raise ValueError(f"rules for {kind!r}, which is not a spec kind (models.KINDS)")
+        if kind in RULES or kind in NO_RULES:
+            raise ValueError(f"the rules of {kind!r} are registered twice")
+        RULES[kind] = fn
+        return fn
+    return register
+
+
+def no_rules(kind: str, why: str) -> None:
+    """Say that a spec kind has no rules beyond its model (an explicit entry, not a missing one)."""
+    if kind in RULES or kind in NO_RULES:
+        raise ValueError(f"the rules of {kind!r} are registered twice")
+    NO_RULES[kind] = why
+
+
+def unregistered_kinds() -> list[str]:
+    """Spec kinds that neither register rules nor say they have none (a mistake: see docs/kinds.md)."""
+    return sorted(set(KINDS) - set(RULES) - set(NO_RULES))
+
+
 class Validator:
-    def __init__(self, resources: list[Resource], docs: list[Document], broken: set[str] | frozenset[str] | None = frozenset()):
+    def __init__(self, resources: list[Resource], docs: list[Document], broken: set[str] | frozenset[str] | None = frozenset(),
+                 hardware: HardwareTable | None = None):
         """``broken``: addresses of documents that failed to parse (None: some could not be named);
-        a reference to one of them is not reported as dangling."""
+        a reference to one of them is not reported as dangling. ``hardware``: the hardware profiles
+        (catalogues in the tree, else the built-in table)."""
         self.resources = resources
+        self.hardware = hardware or HardwareTable()
         self.broken = broken
         self.docs = {(d.file, d.line): d for d in docs}
         self.diags: list[Diagnostic] = []
@@ -277,10 +321,15 @@ class Validator:
 
     # -- helpers
 
-    def error(self, r: Resource, path: PathKey, message: str, fix: str | None = None, key: bool = False) -> None:
+    def error(self, r: Resource, path: PathKey, message: str, fix: str | None = None, key: bool = False,
+              severity: str = "error") -> None:
         doc = self.docs.get((r.file, r.line))
         line, col = doc.position(path, key=key) if doc else (r.line, 1)
-        self.diags.append(Diagnostic(r.file, line, col, message, dotted(path), fix=fix))
+        self.diags.append(Diagnostic(r.file, line, col, message, dotted(path), fix=fix, severity=severity))
+
+    def warn(self, r: Resource, path: PathKey, message: str, fix: str | None = None) -> None:
+        """A warning: shown by validate and plan, never a change of exit code."""
+        self.error(r, path, message, fix, severity="warning")
 
     def ref(self, r: Resource, path: PathKey, kind: str, name: str, found: Resource | None,
             vdc: str | None = None, or_enterprise: bool = False) -> bool:
@@ -311,8 +360,11 @@ class Validator:
     def run(self) -> None:
         self.check_unique()
         self.catalog = Catalog(self.resources)
+        self.catalog.zones_checked = self.hardware.zones_checked()
         for r in self.resources:
-            getattr(self, f"check_{r.kind}", lambda _r: None)(r)
+            rules = RULES.get(r.kind)
+            if rules is not None:
+                rules(self, r)
             self.check_secrets(r)
         self.check_networks()
         self.check_addresses()
@@ -385,6 +437,7 @@ class Validator:
             self.ref(r, ("metadata", "vdc"), "VirtualDatacenter", r.metadata.vdc, None)
         return vdc
 
+    @rules_for("Enterprise")
     def check_Enterprise(self, r: Resource) -> None:
         s = r.spec
         if s.reseller:
@@ -426,6 +479,7 @@ class Validator:
         if s.billing and s.billing.bucket and not s.billing.report_name:
             self.error(r, ("spec", "billing"), "billing needs reportName with bucket", "set billing.reportName")
 
+    @rules_for("VirtualDatacenter")
     def check_VirtualDatacenter(self, r: Resource) -> None:
         ent = self._enterprise(r)
         s = r.spec
@@ -456,6 +510,7 @@ class Validator:
             self.ref(r, ("spec", "defaultFirewall"), "Firewall", s.default_firewall,
                      self.catalog.get("Firewall", s.default_firewall, r.metadata.enterprise, r.name), r.name)
 
+    @rules_for("PrivateNetwork")
     def check_PrivateNetwork(self, r: Resource) -> None:
         vdc = self._vdc(r)
         if vdc is None:
@@ -470,6 +525,7 @@ class Validator:
             self.error(r, ("spec", "availabilityZone"), f"availability zone {s.availability_zone} is not in the "
                        f"VDC's region {vdc.spec.region}")
 
+    @rules_for("Firewall")
     def check_Firewall(self, r: Resource) -> None:
         if self._vdc(r) is None:
             return
@@ -480,6 +536,7 @@ class Validator:
                     self.ref(r, ("spec", direction, i, "fromFirewall" if key == "from_firewall" else "toFirewall"),
                              "Firewall", name, self.catalog.get("Firewall", name, r.metadata.enterprise, r.vdc), r.vdc)
 
+    @rules_for("VirtualMachine")
     def check_VirtualMachine(self, r: Resource) -> None:
         vdc = self._vdc(r)
         if vdc is None:
@@ -497,14 +554,22 @@ class Validator:
                      self.catalog.get("Firewall", s.firewall, ent, r.vdc), r.vdc)
         if s.ssh_key:
             self.ref(r, ("spec", "sshKey"), "User", s.ssh_key, self.catalog.get("User", s.ssh_key, ent))
-        hw = instance_types().get(s.hardware_profile)
+        table = self.hardware.for_region(vdc.spec.region)
+        hw = table.get(s.hardware_profile)
         if hw is None:
-            close = difflib.get_close_matches(s.hardware_profile, list(instance_types()), n=1)
-            self.error(r, ("spec", "hardwareProfile"), f"unknown hardware profile {s.hardware_profile!r}",
+            close = difflib.get_close_matches(s.hardware_profile, list(table.profiles), n=1)
+            where = "" if not table.knows_zones else f" in {vdc.spec.region} (hardware catalogue {table.source})"
+            self.error(r, ("spec", "hardwareProfile"), f"unknown hardware profile {s.hardware_profile!r}{where}",
                        f"did you mean {close[0]!r}?" if close else "use an EC2 instance type such as t3.micro")
-        elif len(s.nics) > hw[0]:
-            self.error(r, ("spec", "nics"), f"{len(s.nics)} nics: {s.hardware_profile} allows {hw[0]} network "
-                       "interfaces", "use a larger hardware profile")
+        else:
+            if len(s.nics) > hw.max_nics:
+                self.error(r, ("spec", "nics"), f"{len(s.nics)} nics: {s.hardware_profile} allows {hw.max_nics} "
+                           "network interfaces", "use a larger hardware profile")
+            if hw.current is False:
+                like = table.current_like(hw)
+                self.warn(r, ("spec", "hardwareProfile"), f"hardware profile {hw.name} is not of the current "
+                          "generation", f"use {like.name} ({like.vcpus} vCPUs, {like.memory_mib} MiB), a current "
+                          "profile of the same size" if like else "use a current-generation profile")
         networks_seen: dict[str, int] = {}
         zones: set[str] = set()
         first_zone: tuple[int, str] | None = None
@@ -525,9 +590,9 @@ class Validator:
                            f"{nic.network!r}", "put extra addresses of one network in secondaryIps of one nic")
             networks_seen[nic.network] = i
             ips = ([nic.ip] if nic.ip else []) + list(nic.secondary_ips)
-            if hw and len(ips) > hw[1]:
+            if hw and len(ips) > hw.ipv4_per_nic:
                 self.error(r, (*path, "secondaryIps"), f"{len(ips)} addresses on one nic: {s.hardware_profile} "
-                           f"allows {hw[1]} per interface", "use a larger hardware profile or fewer addresses")
+                           f"allows {hw.ipv4_per_nic} per interface", "use a larger hardware profile or fewer addresses")
             cidr = _net(net.spec.cidr)
             for j, ip in enumerate(ips):
                 ipath = (*path, "ip") if (nic.ip and j == 0) else (*path, "secondaryIps", j - (1 if nic.ip else 0))
@@ -560,6 +625,8 @@ class Validator:
                                "internet gateway", "put this nic on a network with internetGateway: true")
                 self.ref(r, spath, "PublicIp", name, self.catalog.public_ip(ent, r.vdc, name), r.vdc,
                          or_enterprise=True)
+        if hw is not None and hw.zones is not None and first_zone and first_zone[1] not in hw.zones:
+            self.check_offered(r, table, hw, first_zone[1])
         for i, vol in enumerate(s.volumes):
             v = self.catalog.volume(ent, r.vdc, vol)
             if not self.ref(r, ("spec", "volumes", i), "Volume", vol, v, r.vdc, or_enterprise=True) or v is None:
@@ -572,6 +639,16 @@ class Validator:
                 self.error(r, ("spec", "volumes", i), f"volume {vol!r} is in {v.spec.availability_zone}, the VM in "
                            f"{', '.join(sorted(zones))}", "a volume attaches only to VMs of its availability zone")
 
+    def check_offered(self, r: Resource, table: Profiles, hw: Profile, zone: str) -> None:
+        """The zone rule, with a region's hardware catalogue: the VM's zone must offer its profile."""
+        other = table.offered_in(zone, hw)
+        offered = ", ".join(sorted(hw.zones or ())) or "no zone of the region"
+        self.error(r, ("spec", "hardwareProfile"), f"hardware profile {hw.name} is not offered in {zone}, the zone "
+                   f"of the VM's network (offered in: {offered}; hardware catalogue {table.source})",
+                   (f"use {other.name}, offered in {zone}, or " if other else "") +
+                   "put the VM on a network in a zone that offers it")
+
+    @rules_for("Volume")
     def check_Volume(self, r: Resource) -> None:
         s = r.spec
         if r.metadata.vdc:
@@ -591,6 +668,7 @@ class Validator:
             if s.region and s.availability_zone and not _in_region(s.availability_zone, s.region):
                 self.error(r, ("spec", "availabilityZone"), f"{s.availability_zone} is not in {s.region}")
 
+    @rules_for("PublicIp")
     def check_PublicIp(self, r: Resource) -> None:
         if r.metadata.vdc:
             self._vdc(r)
@@ -603,14 +681,17 @@ class Validator:
         if r.name == "auto":
             self.error(r, ("metadata", "name"), "'auto' is reserved (publicIp: auto allocates one per nic)")
 
+    @rules_for("User")
     def check_User(self, r: Resource) -> None:
         self._enterprise(r)
 
+    @rules_for("Template")
     def check_Template(self, r: Resource) -> None:
         ent = self._enterprise(r)
         if ent and r.spec.region not in ent.spec.regions:
             self.error(r, ("spec", "region"), f"region {r.spec.region} is not one of the enterprise's regions")
 
+    @rules_for("LoadBalancer")
     def check_LoadBalancer(self, r: Resource) -> None:
         vdc = self._vdc(r)
         if vdc is None:
@@ -636,6 +717,7 @@ class Validator:
             self.ref(r, ("spec", "members", i), "VirtualMachine", m,
                      self.catalog.get("VirtualMachine", m, ent, r.vdc), r.vdc)
 
+    @rules_for("Vpn")
     def check_Vpn(self, r: Resource) -> None:
         self._vdc(r)
         addr = ipaddress.IPv4Address(r.spec.remote_address)
@@ -644,6 +726,7 @@ class Validator:
             self.error(r, ("spec", "remoteAddress"), f"{addr} is not a public address: a site-to-site VPN needs "
                        "the remote gateway's public IP")
 
+    @rules_for("Database")
     def check_Database(self, r: Resource) -> None:
         vdc = self._vdc(r)
         if vdc is None:
@@ -668,6 +751,7 @@ class Validator:
             self.error(r, ("spec", "storageGiB"), f"{s.storage_type} storage starts at 100 GiB",
                        "set storageGiB: 100 or more, or use gp3")
 
+    @rules_for("DnsZone")
     def check_DnsZone(self, r: Resource) -> None:
         if self._enterprise(r) is None:
             return
@@ -681,6 +765,7 @@ class Validator:
                        f"is the {'private' if r.spec.private else 'public'} zone {r.spec.domain}",
                        "use one DnsZone document per domain")
 
+    @rules_for("DnsRecord")
     def check_DnsRecord(self, r: Resource) -> None:
         if self._enterprise(r) is None:
             return
@@ -830,6 +915,11 @@ class Validator:
                 self.error(ent, ("spec", "account"), f"account {acct} already belongs to enterprise "
                            f"{seen[acct].name!r}: one AWS account belongs to one enterprise")
             seen.setdefault(acct, ent)
+
+
+if unregistered_kinds():  # at import: a kind added to models.KINDS without its rules fails every run, loudly
+    raise RuntimeError(f"spec kinds without validation rules: {', '.join(unregistered_kinds())}: register them "
+                       "with @rules_for(kind) in controller/spec/validate.py, or no_rules(kind, why)")
 
 
 def validate_tree(specs_dir: Path, allow_empty: bool = False) -> tuple[Specs | None, list[Diagnostic]]:
