@@ -483,7 +483,7 @@ def plan_case(c: Campaign, n: int, specs: Path, saved: bytes) -> None:
             original = json.loads(saved)
             identical = isinstance(parsed, dict) and parsed.get("changes") == original["changes"] and \
                 parsed.get("changes_digest") == original["changes_digest"]
-        except ValueError:
+        except (ValueError, RecursionError):
             identical = False
     else:
         what_list = []
