@@ -25,14 +25,13 @@ from controller.errors import ResourceError
 from controller.graph import Graph, Node
 from controller.kinds import REGISTRY
 from controller.kinds.base import Kind, Live, ownership_tags
+from controller.kinds.database import DB_INSTANCES
 from controller.kinds.vdc import VPCS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 HOSTED_ZONES = AwsFacts("route53", "list_hosted_zones", "HostedZones", "Id", tag_style.ROUTE53,
                         resource_type="hostedzone", scope="global")
-DB_INSTANCES = AwsFacts("rds", "describe_db_instances", "DBInstances", "DBInstanceIdentifier", tag_style.RDS,
-                        tag_field="DBInstanceArn")
 
 
 def node(nid: str, kind: str = "VirtualDatacenter", region: str = "us-east-1", adopt: str | None = None) -> Node:
@@ -168,6 +167,10 @@ def test_rds_tags_are_read_from_taglist_and_written_on_the_arn(aws):
                            **tag_style.RDS.at_create(DB_INSTANCES, own))
     rds.create_db_instance(DBInstanceIdentifier="db2", DBInstanceClass="db.t3.micro", Engine="postgres",
                            MasterUsername="admin", MasterUserPassword="secret-password", AllocatedStorage=20)
+    # a rare type: the tagging API tells whether any is ours before the listing is made
+    assert Observation(context(), "us-east-1", rare_types=["rds:db"]).needs("Database", DB_INSTANCES)
+    other = AwsContext(enterprise="globex", provider="aws", session=boto3.Session(region_name="us-east-1"))
+    assert not Observation(other, "us-east-1", rare_types=["rds:db"]).needs("Database", DB_INSTANCES)
     obs = Observation(context(), "us-east-1")
     found = obs.owned(DB_INSTANCES)
     assert [d["DBInstanceIdentifier"] for d in found] == ["db1"]

@@ -253,8 +253,8 @@ class Observation:
         out = set()
         for i in items:
             arn = i["ResourceARN"].split(":", 5)
-            if len(arn) == 6:
-                out.add(f"{arn[2]}:{arn[5].split('/')[0]}")
+            if len(arn) == 6:  # arn:aws:SERVICE:region:account:TYPE/id (or TYPE:id, as RDS writes it)
+                out.add(f"{arn[2]}:{arn[5].split('/')[0].split(':')[0]}")
         return out
 
     def needs(self, kind: str, *facts: AwsFacts) -> bool:

@@ -13,8 +13,8 @@ only the ARN of its Secrets Manager secret is an attribute. `skipFinalSnapshot` 
 delete takes a final snapshot `<identifier>-final-<UTC time>`. `metadata.protect` also sets
 DeletionProtection.
 
-RDS has no server-side tag filter: one describe_db_instances per region, filtered on its TagList by
-the query layer (obs.owned; adoption by identifier there too) (the instance carries its DBSubnetGroup and VPC security groups, so no other call). A database that RDS
+RDS has no server-side tag filter: one describe_db_instances per region (only when a Database is
+desired there or the tagging API shows one of ours), filtered on its TagList by the query layer (obs.owned; adoption by identifier there too) (the instance carries its DBSubnetGroup and VPC security groups, so no other call). A database that RDS
 is still creating or modifying is reported as in progress; a pending modification counts as done
 (PendingModifiedValues overlays what is observed), so a modification in flight is not drift.
 """
@@ -44,8 +44,9 @@ from controller.kinds.base import (
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource, address_of
 
+# listed only when a Database is desired or the tagging API shows one of ours (`rare`): most estates have none
 DB_INSTANCES = AwsFacts("rds", "describe_db_instances", "DBInstances", "DBInstanceIdentifier", tag_style.RDS,
-                        tag_field="DBInstanceArn")
+                        tag_field="DBInstanceArn", rare="rds:db")
 DB_SUBNET_GROUPS = AwsFacts("rds", "describe_db_subnet_groups", "DBSubnetGroups", "DBSubnetGroupName",
                             tag_style.RDS, tag_field="DBSubnetGroupArn")
 TAG_SKIP_SNAPSHOT = "controller:skip-final-snapshot"
@@ -123,6 +124,8 @@ class Database(Kind):
     # -- observe ---------------------------------------------------------------------------------
 
     def observe(self, obs: Observation) -> list[Live]:
+        if not obs.needs(self.name, DB_INSTANCES):
+            return []  # nothing desired, nothing of ours tagged: no listing call
         out = []
         for db in obs.owned(DB_INSTANCES):
             tags = tags_of(db)
