@@ -45,7 +45,7 @@ text-align:left;vertical-align:top}th{background:#eaeef2}th a{color:inherit}
 nav{margin:0 0 10px}nav a{margin-right:12px}nav a.on{font-weight:700;text-decoration:none;color:#1b1f24}
 .muted{color:#57606a}.small{font-size:12px}.err{color:#a40e26}form{display:inline;margin-left:12px}
 section{margin:0 0 18px}h2{font-size:16px;margin:14px 0 6px}ul.events{padding-left:18px;margin:4px 0}
-.done{color:#1a7f37}.failed{color:#cf222e}.skipped,.running{color:#9a6700}
+table.facts,#objects{width:auto}.done{color:#1a7f37}.failed{color:#cf222e}.skipped,.running{color:#9a6700}
 """
 
 
@@ -61,10 +61,11 @@ def esc(value: Any) -> str:
 
 
 def when(t: float | None, now: float) -> str:
-    """`12:00:03 UTC (5 s ago)`, or `in 2 min`; a dash for never."""
+    """`22:09:25 UTC (5 s ago)` or `(in 2 min)`; the date too when it is not today; a dash for never."""
     if t is None:
         return "-"
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+    fmt = "%H:%M:%S UTC" if time.gmtime(t)[:3] == time.gmtime(now)[:3] else "%Y-%m-%d %H:%M:%S UTC"
+    stamp = time.strftime(fmt, time.gmtime(t))
     d = now - t
     return f"{stamp} ({ago(d)} ago)" if d >= 0 else f"{stamp} (in {ago(-d)})"
 

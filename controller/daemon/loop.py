@@ -158,6 +158,7 @@ class Run:
         self.started = time.monotonic()
         self.deadline = self.started + timeout
         self.superseded_by: str | None = None
+        self.applying = False  # changes found and being made (the dashboard's Progressing)
 
     def overdue(self) -> bool:
         return time.monotonic() >= self.deadline
@@ -215,6 +216,12 @@ class DaemonApplier(Applier):
             with self.busy_lock:
                 self.busy.discard(ch.id)
                 self.running.pop(ch.id, None)
+
+
+def relative(message: str, root: Path) -> str:
+    """A diagnostic names its file relative to the tree (`bad.yaml:3:18: ...`), not the daemon's work dir."""
+    prefix = str(root).rstrip("/") + "/"
+    return message.replace(prefix, "")
 
 
 def enterprise_summary(specs: Specs, name: str) -> tuple[str, dict[str, int]]:
@@ -290,10 +297,10 @@ class Daemon:
             specs = load_specs(path)
             summaries = {e.name: enterprise_summary(specs, e.name) for e in specs.catalog.enterprises()}
         except SpecError as e:
-            self._rejected(log, commit, [d.render() for d in e.diagnostics])
+            self._rejected(log, commit, [relative(d.render(), path) for d in e.diagnostics])
             return False
         except ControllerError as e:
-            self._rejected(log, commit, [str(e)])
+            self._rejected(log, commit, [relative(str(e), path)])
             return False
         digests = {n: d for n, (d, _) in summaries.items()}
         with self._lock:
@@ -533,6 +540,7 @@ class Daemon:
             except Exception:
                 st.session = None
                 raise
+            session.counter.reset()  # the session lives across reconciles: count this plan's calls only
             return make_plan(tree.specs, name, self.opts.parallelism, session)
 
         # observing only reads: a stuck or superseded one is left behind (its answer is dropped)
@@ -594,6 +602,7 @@ class Daemon:
                     raise ReconcileTimedOut(f"timed out after {run.timeout:g} s before applying "
                                             "(--reconcile-timeout); nothing was changed")
                 return "interrupted"
+            run.applying = True
             result = self._apply(name, st, tree, planned, changes, actionable, run, log)
             if result is not None:
                 return result
@@ -744,14 +753,16 @@ class Daemon:
         if pol.suspend:
             n = len(st.withheld) if st else 0
             return "Suspended", f"{n} change(s) withheld" if n else "observed and reported only"
-        if name in self.runs:
-            return "Progressing", "reconciling now"
+        run = self.runs.get(name)
+        if run is not None and run.applying:
+            return "Progressing", "applying changes now"
         if st is None or not st.last_result:
-            return "Progressing", "waiting for its first reconcile"
+            return "Progressing", "first reconcile under way" if run else "waiting for its first reconcile"
+        if st.applied_digest != tree.digests.get(name) and st.last_result not in ("error", "timed_out"):
+            return "Progressing", ("reconciling commit " + short(tree.commit) if run
+                                   else "a new desired state is waiting for a worker")
         if st.last_result in ("error", "timed_out"):
             return "Failed", st.last_error
-        if st.applied_digest != tree.digests.get(name):
-            return "Progressing", "a new desired state is waiting for a worker"
         if st.withheld:
             policies = sorted({p for _, p in st.withheld})
             return "OutOfSync", f"{len(st.withheld)} change(s) not made ({', '.join(policies)})"
