@@ -374,9 +374,12 @@ def _apply_section(st: EnterpriseState | None, now: float) -> str:
     return "".join(out)
 
 
+_INLINE = re.compile(r"</?(?:span|b|code|a)\b[^>]*>")
 _TAG = re.compile(r"<[^>]+>")
 
 
 def visible_text(page_html: str) -> str:
-    """The page's text without tags (tests and the benchmark read it)."""
-    return html.unescape(_TAG.sub(" ", page_html))
+    """The page's text without its tags, the style sheet or the title (tests read it): inline tags
+    vanish, others become a space."""
+    body = page_html.split("<body>", 1)[-1]
+    return html.unescape(_TAG.sub(" ", _INLINE.sub("", body)))
