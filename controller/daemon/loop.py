@@ -159,6 +159,32 @@ class Run:
         self.deadline = self.started + timeout
         self.superseded_by: str | None = None
         self.applying = False  # changes found and being made (the dashboard's Progressing)
+        self.cond = threading.Condition()  # notified when a phase in a thread ends, and on supersede
+
+    def supersede(self, commit: str) -> None:
+        with self.cond:
+            self.superseded_by = commit
+            self.cond.notify_all()
+
+    def in_thread(self, fn: Callable[[], T], name: str) -> tuple[threading.Event, dict[str, Any]]:
+        """Run fn in a daemon thread; the event is set when it returned (box["value"]) or raised
+        (box["error"]), and the run's condition notified. box["thread"] is the thread."""
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["value"] = fn()
+            except BaseException as e:  # handed to the waiting side
+                box["error"] = e
+            finally:
+                with self.cond:
+                    done.set()
+                    self.cond.notify_all()
+
+        box["thread"] = threading.Thread(target=target, name=name, daemon=True)
+        box["thread"].start()
+        return done, box
 
     def overdue(self) -> bool:
         return time.monotonic() >= self.deadline
@@ -170,12 +196,6 @@ class Run:
         if self.overdue():
             return f"the reconcile timed out (--reconcile-timeout {self.timeout:g} s)"
         return None
-
-
-class Abandoned(Exception):
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 class DaemonApplier(Applier):
@@ -233,27 +253,6 @@ def enterprise_summary(specs: Specs, name: str) -> tuple[str, dict[str, int]]:
     return h.hexdigest(), dict(sorted(Counter(n.kind for n in graph.nodes.values()).items()))
 
 
-def enterprise_digest(specs: Specs, name: str) -> str:
-    return enterprise_summary(specs, name)[0]
-
-
-def in_thread(fn: Callable[[], T], name: str) -> tuple[threading.Event, dict[str, Any]]:
-    """Run fn in a daemon thread; the event is set when it returned (box["value"]) or raised (box["error"])."""
-    done = threading.Event()
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as e:  # handed to the waiting side
-            box["error"] = e
-        finally:
-            done.set()
-
-    threading.Thread(target=target, name=name, daemon=True).start()
-    return done, box
-
-
 def is_prune(c: Change) -> bool:
     """A delete of an object whose document is gone (what the prune policy governs)."""
     cause = getattr(c, "cause", None)
@@ -282,6 +281,7 @@ class Daemon:
         self._lock = threading.Lock()
         self._busy_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._abandoned: list[threading.Thread] = []  # applies left behind by a timeout or a newer commit
         self.workers_running = False
         self.leases: LeaseKeeper | None = None
         if opts.lease_table:
@@ -315,7 +315,7 @@ class Daemon:
             for n in changed:  # a reconcile of an older commit stops starting objects, at once
                 run = self.runs.get(n)
                 if run is not None and run.commit != commit:
-                    run.superseded_by = commit
+                    run.supersede(commit)
         self.metrics.trees.inc()
         self.metrics.set_tree_commit(commit)
         log.info("tree_loaded", enterprises=len(digests), changed=changed, removed=removed)
@@ -381,7 +381,7 @@ class Daemon:
         self.stopping.set()
         self.queue.shut_down()
         deadline = None if timeout is None else time.monotonic() + timeout
-        for t in self._threads:
+        for t in [*self._threads, *self._abandoned]:  # abandoned applies finish the objects they started
             t.join(None if deadline is None else max(0.1, deadline - time.monotonic()))
         if self.leases:
             self.leases.release_all()
@@ -517,17 +517,18 @@ class Daemon:
         return why
 
     def _wait(self, run: Run, done: threading.Event, grace: float) -> str | None:
-        """Wait for `done`; give up `grace` seconds after the run was superseded or timed out, and say why."""
-        give_up: float | None = None
-        while not done.wait(0.05):
-            reason = run.abandon_reason()
-            if reason is None:
-                continue
-            now = time.monotonic()
-            give_up = now + grace if give_up is None else give_up
-            if now >= give_up:
-                return reason
-        return None
+        """Wait for `done` (no polling: the run's condition is notified when it is set and when the run is
+        superseded); give up `grace` seconds after the run was superseded or timed out, and say why."""
+        reason = None
+        with run.cond:
+            while not done.is_set():
+                reason = run.abandon_reason()
+                if reason is not None:
+                    break
+                run.cond.wait(max(0.0, run.deadline - time.monotonic()) + 0.01)
+        if done.is_set() or done.wait(grace):
+            return None
+        return reason
 
     def _reconcile(self, name: str, tree: Tree, log: Any, run: Run) -> str:
         st = self.states.setdefault(name, EnterpriseState())
@@ -544,7 +545,7 @@ class Daemon:
             return make_plan(tree.specs, name, self.opts.parallelism, session)
 
         # observing only reads: a stuck or superseded one is left behind (its answer is dropped)
-        done, box = in_thread(make, f"plan-{name}")
+        done, box = run.in_thread(make, f"plan-{name}")
         abandoned = self._wait(run, done, 0.0)
         if abandoned:
             if run.superseded_by:
@@ -625,9 +626,10 @@ class Daemon:
         applier = DaemonApplier(planned.session, planned.graph, planned.observed, self.opts.parallelism,
                                 on_event=finished.append, cancelled=self._stop_reason(name, run),
                                 commit=tree.commit, busy=busy, busy_lock=self._busy_lock)
-        done, box = in_thread(lambda: applier.apply(changes), f"apply-{name}")
+        done, box = run.in_thread(lambda: applier.apply(changes), f"apply-{name}")
         abandoned = self._wait(run, done, ABANDON_GRACE)
         if abandoned:  # report what is known now; the objects still running finish on their own
+            self._abandoned = [t for t in self._abandoned if t.is_alive()] + [box["thread"]]
             with self._busy_lock:
                 running = dict(applier.running)
             seen = {o.id for o in finished}
