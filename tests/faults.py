@@ -2,7 +2,7 @@
 
 moto is instant and never throttles; AWS does both. Tests point the CLI at this proxy and add
 rules: answer an action (EC2 `Action=`, or a JSON `X-Amz-Target`) with an AWS error some number of
-times, or add latency. Everything else is forwarded unchanged.
+times, add latency, or edit the body of the real answer. Everything else is forwarded unchanged.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -24,6 +25,8 @@ class Rule:
     match: str = ""  # only requests whose body contains this
     latency_ms: int = 0
     hits: int = 0
+    # code "": no error; the real answer is forwarded, through this edit of its body (a field moto lacks)
+    rewrite: Callable[[bytes], bytes] | None = None
 
 
 class FaultProxy:
@@ -61,6 +64,8 @@ class FaultProxy:
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
+                if rule and rule.rewrite:
+                    data = rule.rewrite(data)
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controller.commands import command, load_or_report
+from controller.commands import command, load_or_report, positive
 from controller.engine.guard import DEFAULT_MAX_DELETES, DeleteLimitError, check_plan
 from controller.errors import ConfigError
 
@@ -27,7 +27,7 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
                    help="text (default), json (docs/plan-format.md) or markdown (a pull-request comment, docs/ci.md)")
     p.add_argument("--json", action="store_true", help="the same as --format json")
     p.add_argument("--all", action="store_true", help="also list objects that are up to date")
-    p.add_argument("--parallelism", type=int, default=10, help="parallel AWS calls (default 10)")
+    p.add_argument("--parallelism", type=positive, default=10, help="parallel AWS calls (default 10)")
 
 
 @command("plan", "show what apply would change in AWS, and why")(_plan_args)
@@ -38,7 +38,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         from controller.engine.plan import check_out_path
 
         check_out_path(Path(args.out))
-    specs = load_or_report(args.specs)
+    specs = load_or_report(args.specs, args.allow_empty)
     if specs is None:
         return 1
     from controller.engine.plan import make_plan
@@ -74,7 +74,7 @@ def _apply_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("plan_file", nargs="?", metavar="FILE", help="a plan saved with `plan --out`")
     p.add_argument("--enterprise", help="apply only this enterprise")
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--parallelism", type=int, default=10, help="objects changed at once (default 10)")
+    p.add_argument("--parallelism", type=positive, default=10, help="objects changed at once (default 10)")
     p.add_argument("--max-deletes", type=int, default=DEFAULT_MAX_DELETES,
                    help=f"refuse a plan that deletes or replaces more objects than this (default {DEFAULT_MAX_DELETES})")
     p.add_argument("--allow-deletes", action="store_true", help="lift the --max-deletes guard")
@@ -92,7 +92,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from controller.render.human import console
 
     saved = Plan.load(Path(args.plan_file)) if args.plan_file else None  # a bad file fails before anything
-    specs = load_or_report(args.specs)
+    specs = load_or_report(args.specs, args.allow_empty)
     if specs is None:
         return 1
     out = console()

@@ -160,8 +160,9 @@ class Applier:
             assert live is not None
             op = self.op(ch.id, live)
             fields = [f.path for f in ch.fields]
-            if "tags" in fields:
-                self.retag(op, ownership_tags(node), live)
+            if "tags" in fields:  # the wanted tags, and None for a tag to drop (protection lifted)
+                after = next(f.after for f in ch.fields if f.path == "tags")
+                self.retag(op, {**ownership_tags(node), **(after if isinstance(after, dict) else {})}, live)
             rest = [f for f in fields if f != "tags"]
             if rest:
                 kind.update(op, rest)

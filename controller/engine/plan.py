@@ -25,6 +25,7 @@ from controller.engine.diff import Change, FieldChange, canon, diff
 from controller.engine.observe import Observed, Session, desired, observe, select_enterprises
 from controller.errors import ConfigError, StaleStateError
 from controller.graph import Graph
+from controller.kinds import REGISTRY
 from controller.spec.validate import Specs
 
 FORMAT_VERSION = "1"
@@ -58,6 +59,8 @@ class Plan:
     api_calls: dict[str, int] = field(default_factory=dict)
     observe_seconds: float = 0.0
     cost_hints: list[dict[str, Any]] = field(default_factory=list)  # controller/pricing/hints.py
+    # what the plan says without refusing anything (validation warnings, deprecated AMIs): never an exit code
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     created_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     format_version: str = FORMAT_VERSION
     controller_version: str = __version__
@@ -110,6 +113,7 @@ class Plan:
             "changes_digest": changes_digest(changes),
             "tags_only": self.tags_only,
             "cost_hints": self.cost_hints,
+            "warnings": self.warnings,
         }
 
     @classmethod
@@ -145,7 +149,8 @@ class Plan:
         return cls(changes=changes, enterprises=data["enterprises"], desired_digest=data["desired_digest"],
                    fingerprint=data["fingerprint"], api_calls=by_op if isinstance(by_op, dict) else {},
                    created_at=data["created_at"], format_version=data["format_version"],
-                   controller_version=str(data.get("controller_version", "?")), saved_changes=data["changes"])
+                   controller_version=str(data.get("controller_version", "?")), saved_changes=data["changes"],
+                   warnings=data.get("warnings", []))
 
     def save(self, path: Path) -> None:
         """Write the plan to ``path`` atomically (a temporary file renamed over it); raises ConfigError."""
@@ -280,4 +285,19 @@ def make_plan(specs: Specs, only: str | None = None, parallelism: int = 10, sess
     from controller.pricing.hints import cost_hints
 
     plan.cost_hints = cost_hints(graph, changes)
+    plan.warnings = plan_warnings(specs, graph, observed, names)
     return Planned(plan, graph, observed, session)
+
+
+def plan_warnings(specs: Specs, graph: Graph, observed: Observed, names: list[str]) -> list[dict[str, Any]]:
+    """Validation's warnings for the planned enterprises' documents, then each kind's word on its nodes."""
+    files = {r.file for r in specs.catalog.resources if r.enterprise in names}
+    out: list[dict[str, Any]] = [{"address": None, **d.to_json()} for d in specs.warnings if d.file in files]
+    for nid in graph.order():
+        node = graph.nodes[nid]
+        text = REGISTRY[node.kind].warning(node, observed.live.get(nid))
+        if text:
+            file, _, line = node.source.rpartition(":")
+            out.append({"address": nid, "file": file, "line": int(line) if line.isdigit() else 0, "col": 0,
+                        "message": text, "path": "", "fix": None, "severity": "warning"})
+    return out

@@ -65,6 +65,7 @@ class Live:
     refs: list[str] = field(default_factory=list)  # AWS ids this object depends on (delete order)
     attrs: dict[str, Any] = field(default_factory=dict)  # what other nodes may reference (arn, ...)
     derived: bool = False  # a part of another object (rules of a group, an attachment): no tags of its own
+    busy: str | None = None  # AWS is still working on it (a database `creating`): progress, not drift
 
     @property
     def protected(self) -> bool:
@@ -297,6 +298,9 @@ class Kind:
     set_fields: ClassVar[frozenset[str]] = frozenset()
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     services: ClassVar[tuple[str, ...]] = ("ec2",)
+    # "global": one object per account, not per region (Route 53): observed once per enterprise, in its
+    # first region, and its nodes carry that region.
+    scope: ClassVar[str] = "regional"
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         return []
@@ -315,6 +319,14 @@ class Kind:
 
     def check(self, node: Node, live: Live | None) -> str | None:
         """A reason this node cannot be applied at all (found while planning), or None."""
+        return None
+
+    def warning(self, node: Node, live: Live | None) -> str | None:
+        """Something the plan should say about this node without refusing it (a deprecated AMI), or None."""
+        return None
+
+    def check_delete(self, live: Live) -> str | None:
+        """A reason this object must not be deleted (a zone holding records of others), or None."""
         return None
 
     # helpers for plugins -------------------------------------------------------------------

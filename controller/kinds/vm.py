@@ -38,6 +38,7 @@ from controller.kinds.base import (
     set_by_user,
     tag_list,
 )
+from controller.kinds.hardware import offering_node
 from controller.kinds.user import user_node_id
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource, address_of
@@ -95,6 +96,10 @@ class VirtualMachine(Kind):
         compared = ["ami", "instanceType", "nics", "secondaryIps", "firewall"]
         compared += [USER_FIELDS[f] for f in set_by_user(s, *USER_FIELDS)]
         extra = [tpl_id] + ([user_node_id(r.enterprise, s.ssh_key, region)] if s.ssh_key else [])
+        offering = offering_node(r, catalog, vdc, region)
+        if offering is not None:  # the zone rule at plan: no hardware catalogue in the tree for this region
+            nodes.append(offering)
+            extra.append(offering.id)
         node = self.node(self.name, r, props, region=region, compared=compared, extra_deps=extra)
         if s.state == "undeployed":
             node.absent = "state: undeployed"
@@ -157,7 +162,7 @@ class VirtualMachine(Kind):
             "state": STATES.get(inst.get("State", {}).get("Name", ""), inst.get("State", {}).get("Name")),
         }
         attrs = {"enis": [n["NetworkInterfaceId"] for n in enis],
-                 "privateIps": [n.get("PrivateIpAddress") for n in enis]}
+                 "privateIps": [n.get("PrivateIpAddress") for n in enis], "publicIp": inst.get("PublicIpAddress")}
         refs = [n.get("SubnetId") for n in enis] + groups
         return props, attrs, [r for r in dict.fromkeys(refs) if r]
 
@@ -203,7 +208,8 @@ class VirtualMachine(Kind):
         eni_ids = [n["NetworkInterfaceId"] for n in enis]
         live = Live(id=node.id, kind=self.name, aws_id=iid, tags=tags,
                     props={**p, "secondaryIps": [[] for _ in nics], "state": "deployed"},
-                    attrs={"enis": eni_ids, "privateIps": [n.get("PrivateIpAddress") for n in enis]})
+                    attrs={"enis": eni_ids, "privateIps": [n.get("PrivateIpAddress") for n in enis],
+                           "publicIp": inst.get("PublicIpAddress")})
         live.props.pop("userDataText", None)
         op.live = live
         self.update(op, ["secondaryIps"])

@@ -65,6 +65,7 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
                       f"{ch.action} it[/]")
         if ch.error:
             con.print(f"      [bold red]! {escape(ch.error)}[/]")
+    render_warnings(plan, con)
     s = plan.summary()
     if not plan.has_changes:
         con.print(f"No changes. {s['no-op']} objects up to date.")
@@ -79,6 +80,18 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
               f"{s['delete']} to delete" + (f", {s['adopt']} to adopt" if s["adopt"] else "")
               + f". {s['no-op']} unchanged.")
     render_cost_hints(plan, con)
+
+
+def render_warnings(plan: Plan, con: Console) -> None:
+    """Warnings never refuse a plan: shown above its summary, with where they come from."""
+    if not plan.warnings:
+        return
+    con.print()
+    for w in plan.warnings:
+        where = w.get("address") or f"{w.get('file')}:{w.get('line')}"
+        fix = f" (fix: {w['fix']})" if w.get("fix") else ""
+        con.print(f"  [yellow]warning:[/] {escape(str(where))}: {escape(str(w['message']))}{escape(fix)}")
+    con.print()
 
 
 def render_cost_hints(plan: Plan, con: Console) -> None:
