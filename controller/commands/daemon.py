@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from controller.commands import command
+from controller.commands import command, seconds
 from controller.daemon import DEFAULT_RECONCILE_TIMEOUT
 from controller.engine.guard import DEFAULT_MAX_DELETES
 from controller.errors import ConfigError
@@ -50,7 +50,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     loop.add_argument("--parallelism", type=int, default=10, help="objects changed at once per enterprise")
     loop.add_argument("--backoff-max", type=float, default=300.0, help="cap of the per-enterprise retry "
                       "backoff, seconds (1 s doubling; default 300)")
-    loop.add_argument("--reconcile-timeout", type=float, default=DEFAULT_RECONCILE_TIMEOUT, metavar="S",
+    loop.add_argument("--reconcile-timeout", type=seconds, default=DEFAULT_RECONCILE_TIMEOUT, metavar="S",
                       help="past S seconds a reconcile starts no new object, reports what it did and did not do, "
                            f"and is retried with backoff (default {DEFAULT_RECONCILE_TIMEOUT:g})")
     pol = p.add_argument_group("policies (override every Enterprise's spec.policies)")
