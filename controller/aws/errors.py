@@ -14,11 +14,17 @@ import botocore.parsers
 
 from controller.errors import ResourceError
 
+# Throttling: AWS refused the request without doing anything, so any call may be sent again
+# (ResourceError.retryable). botocore's adaptive mode retries these first; the query layer
+# (controller/aws/query.py) retries what is left with jittered backoff.
 THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
-              "RequestThrottled", "SlowDown", "EC2ThrottledException"}
+              "RequestThrottled", "RequestThrottledException", "SlowDown", "EC2ThrottledException",
+              "PriorRequestNotComplete"}
+# Transient server-side or connection failures: a read is retried; a write may have happened, so it is
+# not (its kind names the "not yet" codes it retries, and ClientToken covers the creates that take one).
 TRANSIENT = THROTTLING | {"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable",
-                          "DependencyViolation", "IncorrectState", "IncorrectInstanceState"}
-
+                          "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+                          "ConnectionClosedError"}
 
 def error_code(e: BaseException) -> str:
     if isinstance(e, botocore.exceptions.ClientError):
@@ -46,8 +52,8 @@ def aws_call(address: str, operation: str) -> Iterator[None]:
         err = e.response.get("Error", {})
         code = str(err.get("Code", "Error"))
         raise ResourceError(address, operation, code, str(err.get("Message", "")).strip(),
-                            retryable=code in TRANSIENT) from e
+                            retryable=code in THROTTLING) from e
     except botocore.exceptions.WaiterError as e:
-        raise ResourceError(address, operation, "WaiterTimeout", str(e), retryable=True) from e
+        raise ResourceError(address, operation, "WaiterTimeout", str(e)) from e
     except (botocore.exceptions.BotoCoreError, botocore.parsers.ResponseParserError, ConnectionError) as e:
-        raise ResourceError(address, operation, type(e).__name__, str(e), retryable=True) from e
+        raise ResourceError(address, operation, type(e).__name__, str(e)) from e

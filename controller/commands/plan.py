@@ -125,7 +125,7 @@ def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str
         raise ConfigError(f"{e}. Check the plan, then pass --allow-deletes (or a higher --max-deletes)") from None
     if not plan.has_changes:
         if args.json:
-            print(json.dumps({"outcomes": [], "summary": {}, "failed": 0}))
+            print(json.dumps({"planned": 0, "outcomes": [], "summary": {}, "failed": 0, "skipped": 0}))
         return 0
     if not args.auto_approve and saved is None:
         if not sys.stdin.isatty():
@@ -142,14 +142,15 @@ def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str
             applier = Applier(planned.session, planned.graph, planned.observed, args.parallelism, on_event=progress)
             report = applier.apply(plan.changes)
     if args.json:
-        print(json.dumps(_report_json(report), indent=2))
+        print(json.dumps(_report_json(report, len(plan.actionable)), indent=2))
     else:
         render_report(report, out)
     return 1 if report.failed else 0
 
 
-def _report_json(report: Report) -> dict[str, object]:
+def _report_json(report: Report, planned: int) -> dict[str, object]:
     return {
+        "planned": planned,
         "seconds": round(report.seconds, 3),
         "api_calls": report.api_calls,
         "summary": report.counts(),

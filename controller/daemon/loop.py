@@ -31,7 +31,7 @@ from controller.daemon.metrics import Metrics
 from controller.daemon.notify import Notifier, slack_escape
 from controller.daemon.queue import WorkQueue
 from controller.engine.apply import Applier, Outcome, Report
-from controller.engine.diff import Change
+from controller.engine.diff import Action, Cause, Change
 from controller.engine.guard import DeleteLimitError, check_plan
 from controller.engine.observe import Session, desired
 from controller.engine.plan import Plan, make_plan
@@ -40,7 +40,6 @@ from controller.logs import get_logger
 from controller.spec.diagnostics import SpecError
 from controller.spec.validate import Specs, load_specs
 
-PRUNE_REASON = "not in the specs"
 ABANDON_GRACE = 2.0  # seconds a timed-out or superseded apply gets to finish the objects it is changing
 EVENTS_KEPT = 50     # recent events kept per enterprise (the dashboard's list)
 SYNC_STATUSES = ("Synced", "OutOfSync", "Progressing", "Failed", "Suspended")
@@ -251,14 +250,6 @@ def enterprise_summary(specs: Specs, name: str) -> tuple[str, dict[str, int]]:
     h = hashlib.sha256(graph.digest().encode())
     h.update(ent.spec.model_dump_json().encode())
     return h.hexdigest(), dict(sorted(Counter(n.kind for n in graph.nodes.values()).items()))
-
-
-def is_prune(c: Change) -> bool:
-    """A delete of an object whose document is gone (what the prune policy governs)."""
-    cause = getattr(c, "cause", None)
-    if cause is not None:
-        return str(cause) == "not-in-specs"
-    return c.action == "delete" and c.reason == PRUNE_REASON
 
 
 class Daemon:
@@ -563,14 +554,14 @@ class Daemon:
         if planned.plan.has_changes:
             st.drift, st.drift_at, st.drift_commit = planned.plan, st.plan_at, tree.commit
         if not pol.prune:
-            pruned = [c for c in changes if is_prune(c)]
+            pruned = [c for c in changes if c.cause == Cause.NOT_IN_SPECS]
             for c in pruned:
                 self.metrics.withheld.labels(name, "delete", "prune").inc()
                 log.warning("prune_withheld", address=c.id, action="delete", aws_id=c.aws_id,
                             reason=f"{c.reason}; prune is off, so it is kept")
                 st.withheld.append((c, "prune"))
-            changes = [c for c in changes if not is_prune(c)]
-        actionable = [c for c in changes if c.action != "no-op"]
+            changes = [c for c in changes if c.cause != Cause.NOT_IN_SPECS]
+        actionable = [c for c in changes if c.action != Action.NOOP]
         if actionable and not new_commit:
             self.metrics.drift.labels(name).inc(len(actionable))
             for c in actionable:
@@ -801,11 +792,7 @@ class Daemon:
 
 
 def change_json(c: Change) -> dict[str, Any]:
-    """A change as notifications carry it: its address, action, typed cause (when the engine gives one),
-    the reason for people, and the paths of the fields that differ."""
-    out: dict[str, Any] = {"address": c.address, "action": str(c.action), "reason": c.reason,
-                           "fields": [f.path for f in c.fields]}
-    cause = getattr(c, "cause", None)
-    if cause is not None:
-        out["cause"] = str(cause)
-    return out
+    """A change as notifications carry it: its address, action, typed cause, the reason for people, and
+    the paths of the fields that differ."""
+    return {"address": c.address, "action": str(c.action), "cause": str(c.cause), "reason": c.reason,
+            "fields": [f.path for f in c.fields]}
