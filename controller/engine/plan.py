@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from controller import __version__
-from controller.engine.diff import Change, FieldChange, canon, diff
+from controller.engine.diff import Action, Change, FieldChange, canon, diff
 from controller.engine.observe import Observed, Session, desired, observe, select_enterprises
 from controller.errors import ConfigError, StaleStateError
 from controller.graph import Graph
@@ -30,7 +30,8 @@ from controller.spec.validate import Specs
 
 FORMAT_VERSION = "1"
 MAX_PLAN_BYTES = 64 * 1024 * 1024  # a saved plan larger than this is refused unread (docs/limits.md)
-SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<=", "no-op": " "}
+SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-", Action.ADOPT: "<=",
+           Action.NOOP: " "}
 
 
 def changes_digest(changes: Any) -> str:
@@ -68,7 +69,7 @@ class Plan:
 
     @property
     def actionable(self) -> list[Change]:
-        return [c for c in self.changes if c.action != "no-op"]
+        return [c for c in self.changes if c.action != Action.NOOP]
 
     @property
     def has_changes(self) -> bool:
@@ -78,20 +79,20 @@ class Plan:
     def tags_only(self) -> bool:
         """Every change adopts an onboarded object by adding its ownership tags, and nothing else: such a
         plan changes nothing the user described, so `plan` exits 0 (docs/onboarding.md)."""
-        return self.has_changes and all(c.action == "adopt" and all(f.path == "tags" for f in c.fields)
+        return self.has_changes and all(c.action == Action.ADOPT and all(f.path == "tags" for f in c.fields)
                                         for c in self.actionable)
 
     def summary(self) -> dict[str, int]:
         counts = Counter(c.action for c in self.changes)
-        return {a: counts.get(a, 0) for a in ("create", "update", "replace", "delete", "adopt", "no-op")}
+        return {a.value: counts.get(a, 0) for a in Action}
 
     @property
     def deletes(self) -> int:
-        return sum(c.action in ("delete", "replace") for c in self.changes)
+        return sum(c.action in (Action.DELETE, Action.REPLACE) for c in self.changes)
 
     def blocked(self) -> list[Change]:
         """Changes apply refuses: protected objects to delete or replace, and plan-time errors."""
-        return [c for c in self.changes if (c.protected and c.action in ("delete", "replace")) or c.error]
+        return [c for c in self.changes if (c.protected and c.action in (Action.DELETE, Action.REPLACE)) or c.error]
 
     def changes_json(self) -> list[Any]:
         """The changes as a saved plan holds them (JSON types only)."""
@@ -150,7 +151,7 @@ class Plan:
                    fingerprint=data["fingerprint"], api_calls=by_op if isinstance(by_op, dict) else {},
                    created_at=data["created_at"], format_version=data["format_version"],
                    controller_version=str(data.get("controller_version", "?")), saved_changes=data["changes"],
-                   warnings=data.get("warnings", []))
+                   warnings=data["warnings"] if isinstance(data.get("warnings"), list) else [])
 
     def save(self, path: Path) -> None:
         """Write the plan to ``path`` atomically (a temporary file renamed over it); raises ConfigError."""
