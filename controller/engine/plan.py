@@ -151,7 +151,7 @@ class Plan:
                    fingerprint=data["fingerprint"], api_calls=by_op if isinstance(by_op, dict) else {},
                    created_at=data["created_at"], format_version=data["format_version"],
                    controller_version=str(data.get("controller_version", "?")), saved_changes=data["changes"],
-                   warnings=data.get("warnings", []))
+                   warnings=data["warnings"] if isinstance(data.get("warnings"), list) else [])
 
     def save(self, path: Path) -> None:
         """Write the plan to ``path`` atomically (a temporary file renamed over it); raises ConfigError."""
