@@ -199,7 +199,7 @@ def test_onboard_all_network_types_then_adopt(aws, cli, tmp_path: Path) -> None:
     plan = json.loads(r.out)
     acting = [c for c in plan["changes"] if c["action"] != "no-op"]
     assert acting and {c["action"] for c in acting} == {"adopt"}, [(c["id"], c["action"], c["fields"]) for c in acting]
-    assert all(f["path"] == "tags" for c in acting for f in c["fields"])
+    assert all(f["path"].startswith("tags.") for c in acting for f in c["fields"])
     hints = {h["id"]: h for h in plan["cost_hints"]}  # what keeps costing while idle
     assert hints["acme/shop/NatGateway/nat"]["usd_month"] > 0
     assert hints[f"acme/Volume/{ids['loose_volume']}"]["usd_month"] > 0

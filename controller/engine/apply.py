@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from controller.engine.diff import Change
+from controller.engine.diff import TAGS, Change, is_tag
+from controller.engine.drift import masked
 from controller.engine.observe import Observed, Session, kind_of
 from controller.errors import ResourceError
 from controller.graph import Graph, Ref
 from controller.kinds import REGISTRY
-from controller.kinds.base import Live, Op, ownership_tags, tag_list
+from controller.kinds.base import Live, Op, tag_list
 from controller.logs import get_logger
 
 
@@ -125,8 +126,8 @@ class Applier:
         if region is None:
             region = self.session.enterprises[ent].spec.regions[0]
         op = Op(ctx=ctx, region=region, node=node, live=live, resolve=self.resolve)
-        if node is not None:
-            op.props = self.resolve(node.props)
+        if node is not None:  # an update never writes an ignored path: it writes back what AWS has
+            op.props = self.resolve(masked(node, live)[0] if live is not None else node.props)
         return op
 
     # -- one change
@@ -160,9 +161,10 @@ class Applier:
             assert live is not None
             op = self.op(ch.id, live)
             fields = [f.path for f in ch.fields]
-            if "tags" in fields:
-                self.retag(op, ownership_tags(node), live)
-            rest = [f for f in fields if f != "tags"]
+            tags = {f.path.removeprefix(TAGS): f.after for f in ch.fields if is_tag(f)}
+            if tags:
+                self.retag(op, tags, live)
+            rest = [f.path for f in ch.fields if not is_tag(f)]
             if rest:
                 kind.update(op, rest)
             log.info("resource_updated", aws_id=live.aws_id, fields=fields)
@@ -190,11 +192,15 @@ class Applier:
             return
         ec2 = op.client()
         keep = {k: v for k, v in tags.items() if v is not None}
-        op.call("tag", ec2.create_tags, Resources=[live.aws_id], Tags=tag_list(keep))
+        ids = [live.aws_id, *live.attrs.get("tagged_parts", ())]  # a VM's root volume and nics, ...
+        if keep:
+            op.call("tag", ec2.create_tags, Resources=ids, Tags=tag_list(keep))
         drop = [k for k, v in tags.items() if v is None]
         if drop:
-            op.call("untag", ec2.delete_tags, Resources=[live.aws_id], Tags=[{"Key": k} for k in drop])
+            op.call("untag", ec2.delete_tags, Resources=ids, Tags=[{"Key": k} for k in drop])
         live.tags.update(keep)
+        for k in drop:
+            live.tags.pop(k, None)
 
     # -- the whole plan
 

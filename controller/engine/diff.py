@@ -13,12 +13,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.engine.drift import masked, tag_drift
 from controller.engine.observe import Observed
 from controller.graph import Graph, Node, Ref, refs_in
 from controller.kinds import REGISTRY
-from controller.kinds.base import TAG_ADDRESS, TAG_PROTECT, Live, ownership_tags
+from controller.kinds.base import TAG_ADDRESS, Live
 
 ACTIONS = ("create", "update", "replace", "delete", "adopt", "no-op")
+TAGS = "tags."  # the path prefix of a tag's field change: tags.CostCenter
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Change:
     protected: bool = False
     source: str = ""
     error: str | None = None
+    ignored: int = 0  # live differences on ignored paths: neither shown nor corrected
 
     @property
     def address(self) -> str:
@@ -66,11 +69,13 @@ def secret_view(value: Any) -> str:
     return f"(sensitive, sha256:{digest})"
 
 
-def compare(node: Node, live: Live, index: dict[str, str]) -> list[FieldChange]:
+def compare(node: Node, live: Live, index: dict[str, str]) -> tuple[list[FieldChange], int]:
+    """The fields that differ (your tags key by key, as `tags.KEY`) and how many ignored ones differed."""
     kind = REGISTRY[node.kind]
+    props, ignored = masked(node, live, lambda a, b: canon(a, index) == canon(b, index))
     out = []
     for f in sorted(node.compared):
-        want = node.props.get(f)
+        want = props.get(f)
         if want is None:
             continue
         sort = f in kind.set_fields
@@ -86,18 +91,15 @@ def compare(node: Node, live: Live, index: dict[str, str]) -> list[FieldChange]:
             a, b = secret_view(want), secret_view(live.props.get(f))
         out.append(FieldChange(f, b, a, forces_replacement=f in kind.force_new))
     if live.derived:
-        return out
-    # identity tags: the Name restored, protection recorded (renaming in the console is drift)
-    want_tags = ownership_tags(node)
-    have = {k: live.tags.get(k) for k in want_tags}
-    if live.tags.get(TAG_PROTECT) and not node.protect:
-        have[TAG_PROTECT] = live.tags[TAG_PROTECT]
-        want_tags = {**want_tags, TAG_PROTECT: None}  # type: ignore[dict-item]
-    tag_diff = {k: (have.get(k), v) for k, v in want_tags.items() if have.get(k) != v}
-    if tag_diff:
-        out.append(FieldChange("tags", {k: b for k, (b, _) in tag_diff.items()},
-                               {k: a for k, (_, a) in tag_diff.items()}))
-    return out
+        return out, ignored
+    # tags: yours and the identity tags (the Name restored, protection recorded), key by key
+    tags, ignored_tags = tag_drift(node, live)
+    out += [FieldChange(f"{TAGS}{k}", before, after) for k, (before, after) in sorted(tags.items())]
+    return out, ignored + ignored_tags
+
+
+def is_tag(f: FieldChange) -> bool:
+    return f.path.startswith(TAGS)
 
 
 def diff(graph: Graph, observed: Observed) -> list[Change]:
@@ -120,11 +122,11 @@ def diff(graph: Graph, observed: Observed) -> list[Change]:
             changes[nid] = Change(**base, action="create", reason="not in AWS", error=error, fields=shown)
             continue
         error = REGISTRY[node.kind].check(node, live)
-        fields = compare(node, live, index)
+        fields, base["ignored"] = compare(node, live, index)
         if not fields:
             changes[nid] = Change(**base, action="no-op", reason="up to date", error=error)
         elif not live.derived and (TAG_ADDRESS not in live.tags or (
-                node.adopt == live.aws_id and all(f.path == "tags" for f in fields))):
+                node.adopt == live.aws_id and all(is_tag(f) for f in fields))):
             # untagged, or tagged for another address while the document names this very object (awsId)
             changes[nid] = Change(**base, action="adopt", reason="exists in AWS without ownership tags: adopt it",
                                   fields=fields, error=error)

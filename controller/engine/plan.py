@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from controller import __version__
-from controller.engine.diff import Change, FieldChange, canon, diff
+from controller.engine.diff import Change, FieldChange, canon, diff, is_tag
 from controller.engine.observe import Observed, Session, desired, observe, select_enterprises
 from controller.errors import ConfigError
 from controller.graph import Graph
@@ -62,12 +62,17 @@ class Plan:
     def tags_only(self) -> bool:
         """Every change adopts an onboarded object by adding its ownership tags, and nothing else: such a
         plan changes nothing the user described, so `plan` exits 0 (docs/onboarding.md)."""
-        return self.has_changes and all(c.action == "adopt" and all(f.path == "tags" for f in c.fields)
+        return self.has_changes and all(c.action == "adopt" and all(is_tag(f) for f in c.fields)
                                         for c in self.actionable)
 
     def summary(self) -> dict[str, int]:
         counts = Counter(c.action for c in self.changes)
         return {a: counts.get(a, 0) for a in ("create", "update", "replace", "delete", "adopt", "no-op")}
+
+    @property
+    def ignored(self) -> int:
+        """Live differences on ignored paths (metadata.ignore, the Enterprise's spec.ignore)."""
+        return sum(c.ignored for c in self.changes)
 
     @property
     def deletes(self) -> int:
@@ -90,6 +95,7 @@ class Plan:
             "observe_seconds": round(self.observe_seconds, 3),
             "changes": [_change_json(c) for c in self.changes],
             "tags_only": self.tags_only,
+            "ignored": self.ignored,
             "cost_hints": self.cost_hints,
         }
 

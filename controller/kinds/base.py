@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -27,6 +28,7 @@ from controller.errors import ResourceError
 from controller.graph import Node
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource
+from controller.spec.tags import managed_keys_tags
 
 TAG_ADDRESS = "controller:address"
 TAG_ENTERPRISE = "controller:enterprise"
@@ -80,7 +82,10 @@ def tags_of(obj: dict[str, Any]) -> dict[str, str]:
 
 
 def ownership_tags(node: Node) -> dict[str, str]:
-    tags = {TAG_ADDRESS: node.id, TAG_ENTERPRISE: node.enterprise, TAG_MANAGED_BY: MANAGED_BY, "Name": node.name}
+    """Every tag the controller sets on the object of a node: your tags (defaultTags and metadata.tags), the
+    `controller:tags` list of their keys (docs/tags.md), then the ownership tags."""
+    tags = {**node.tags, **managed_keys_tags(node.tags),
+            TAG_ADDRESS: node.id, TAG_ENTERPRISE: node.enterprise, TAG_MANAGED_BY: MANAGED_BY, "Name": node.name}
     if node.protect:
         tags[TAG_PROTECT] = "true"
     return tags
@@ -297,6 +302,11 @@ class Kind:
     set_fields: ClassVar[frozenset[str]] = frozenset()
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     services: ClassVar[tuple[str, ...]] = ("ec2",)
+    # Whether its objects carry tags of their own (rules of a group, attachments and AMIs do not).
+    tagged: ClassVar[bool] = True
+    # Ignore paths (docs/tags.md): spec paths (YAML names, [*] for an index) whose prop has another name
+    # or shape, e.g. {"hardwareProfile": "instanceType"}; any other spec path names the prop of the same name.
+    ignore_props: ClassVar[dict[str, str]] = {}
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         return []
@@ -339,6 +349,28 @@ class Kind:
             source=f"{r.file}:{r.line}", extra_deps=tuple(extra_deps),
             adopt=r.metadata.aws_id if kind == r.kind else None,
         )
+
+
+def prop_paths(kind: Kind, paths: Iterable[str]) -> tuple[str, ...]:
+    """Ignore paths of a document (spec.X, tags.K) as paths over its nodes' props (tags.K unchanged)."""
+    out = []
+    for path in paths:
+        if path.startswith("tags."):
+            out.append(path)
+            continue
+        rest = path.removeprefix("spec.")
+        for src, dst in kind.ignore_props.items():
+            pattern = re.escape(src).replace(r"\[\*\]", r"\[(\d+|\*)\]")
+            m = re.match(f"^{pattern}(?P<rest>([.\\[].*)?)$", rest)
+            if m:
+                pieces, indices = dst.split("[*]"), list(m.groups()[:-2])
+                target = pieces[0] + "".join(f"[{indices[i] if i < len(indices) else '*'}]{p}"
+                                             for i, p in enumerate(pieces[1:]))
+                out.append(target + m.group("rest"))
+                break
+        else:
+            out.append(rest)
+    return tuple(dict.fromkeys(out))
 
 
 def set_by_user(spec: Any, *fields: str) -> list[str]:

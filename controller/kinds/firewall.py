@@ -130,6 +130,7 @@ class Firewall(Kind):
 @register
 class FirewallRules(Kind):
     name = "FirewallRules"
+    tagged = False
     set_fields = frozenset({"ingress", "egress"})
 
     def observe(self, obs: Observation) -> list[Live]:

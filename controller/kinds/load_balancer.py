@@ -110,6 +110,7 @@ class LoadBalancer(Kind):
     spec_kinds = ("LoadBalancer",)
     force_new = frozenset({"type", "name", "internal"})
     set_fields = frozenset({"subnets", "listeners", "members"})
+    ignore_props = {"networks": "subnets"}
     services = ("elbv2", "elb")
 
     # -- desired ---------------------------------------------------------------------------------
@@ -465,25 +466,32 @@ class LoadBalancer(Kind):
     # -- tags ------------------------------------------------------------------------------------
 
     def retag(self, op: Op, tags: dict[str, str | None]) -> None:
-        """Restore the ownership tags (the engine calls this instead of ec2 create_tags)."""
+        """Set (None: remove) these tags, on an ALB's target groups too (the engine calls this instead of
+        ec2 create_tags)."""
         assert op.live is not None
         keep = {k: v for k, v in tags.items() if v is not None}
         drop = [k for k, v in tags.items() if v is None]
         if op.live.aws_id.startswith("arn:"):
             v2 = op.client("elbv2")
-            op.call("tag", v2.add_tags, ResourceArns=[op.live.aws_id], Tags=tag_list(keep))
-            if drop:
-                op.call("untag", v2.remove_tags, ResourceArns=[op.live.aws_id], TagKeys=drop)
+            arns = [op.live.aws_id, *sorted((op.live.attrs.get("targetGroups") or {}).values())]
+            for i in range(0, len(arns), 20):  # add_tags takes 20 ARNs at a time
+                if keep:
+                    op.call("tag", v2.add_tags, ResourceArns=arns[i:i + 20], Tags=tag_list(keep))
+                if drop:
+                    op.call("untag", v2.remove_tags, ResourceArns=arns[i:i + 20], TagKeys=drop)
         else:
             elb = op.client("elb")
             name = self._classic_name(op)
             if name is None:
                 raise ResourceError(op.address, "tag", "LoadBalancerNotFound",
                                     f"no classic load balancer has DNS name {op.live.aws_id}")
-            op.call("tag", elb.add_tags, LoadBalancerNames=[name], Tags=tag_list(keep))
+            if keep:
+                op.call("tag", elb.add_tags, LoadBalancerNames=[name], Tags=tag_list(keep))
             if drop:
                 op.call("untag", elb.remove_tags, LoadBalancerNames=[name], Tags=[{"Key": k} for k in drop])
         op.live.tags.update(keep)
+        for k in drop:
+            op.live.tags.pop(k, None)
 
     # -- delete ----------------------------------------------------------------------------------
 

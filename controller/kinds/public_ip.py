@@ -161,6 +161,7 @@ class PublicIp(Kind):
 @register
 class PublicIpAssociation(Kind):
     name = "PublicIpAssociation"
+    tagged = False
 
     def observe(self, obs: Observation) -> list[Live]:
         eips = [a for a in _ours(obs) if a.get("AssociationId")]

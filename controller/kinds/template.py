@@ -18,6 +18,7 @@ from controller.spec.models import Resource
 @register
 class Template(Kind):
     name = "Template"
+    tagged = False
     spec_kinds = ("Template",)
     force_new = frozenset({"ami"})
 

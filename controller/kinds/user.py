@@ -46,6 +46,7 @@ class User(Kind):
     name = "User"
     spec_kinds = ("User",)
     force_new = frozenset({"publicKey"})
+    ignore_props = {"sshPublicKey": "publicKey"}
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         regions = key_regions(catalog).get((r.enterprise, r.name))

@@ -16,6 +16,7 @@ from typing import Any
 
 from controller.graph import Node, Ref
 from controller.kinds.base import (
+    TAG_ADDRESS,
     Kind,
     Live,
     Observation,
@@ -29,6 +30,7 @@ from controller.kinds.base import (
 )
 from controller.spec.catalog import Catalog, vdc_zone
 from controller.spec.models import Resource, address_of
+from controller.spec.tags import managed_keys
 
 DEFAULT_ROUTE = "0.0.0.0/0"
 
@@ -65,6 +67,7 @@ class VirtualDatacenter(Kind):
     spec_kinds = ("VirtualDatacenter",)
     force_new = frozenset({"cidr"})
     set_fields = frozenset({"secondaryCidrs"})
+    ignore_props = {"addressRange": "cidr", "addressRanges": "secondaryCidrs"}
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         s = r.spec
@@ -278,7 +281,8 @@ class RouteTable(Kind):
         if op.live.props.get("main"):  # never delete the VPC's main table: hand it back
             self._set_routes(op, op.live.aws_id, op.live.props["routes"], [])
             op.call("untag main route table", ec2.delete_tags, Resources=[op.live.aws_id],
-                    Tags=[{"Key": k} for k in op.live.tags if k.startswith("controller:")], ok_not_found=True)
+                    Tags=[{"Key": k} for k in op.live.tags
+                          if k.startswith("controller:") or k in managed_keys(op.live.tags)], ok_not_found=True)
             return
         for assoc in (op.live.attrs.get("associations") or {}).values():
             op.call("disassociate route table", ec2.disassociate_route_table, AssociationId=assoc,
@@ -307,9 +311,14 @@ class NatGateway(Kind):
             if n.get("State") in ("deleted", "deleting", "failed"):
                 continue
             allocs = [a.get("AllocationId") for a in n.get("NatGatewayAddresses", [])]
+            address = tags_of(n).get(TAG_ADDRESS)
+            # its own Elastic IP carries its tags (a reused PublicIp has a document of its own)
+            own_eips = [a["AllocationId"] for a in obs.owned("ec2", "describe_addresses", "Addresses")
+                        if address and tags_of(a).get(TAG_ADDRESS) == address]
             live = self.live_from(self.name, n, n["NatGatewayId"],
                                   {"subnet": n.get("SubnetId"), "allocation": allocs[0] if allocs else None},
-                                  refs=[n.get("SubnetId", ""), n.get("VpcId", "")], state=n.get("State"))
+                                  refs=[n.get("SubnetId", ""), n.get("VpcId", "")], state=n.get("State"),
+                                  tagged_parts=own_eips)
             if live:
                 out.append(live)
         return out

@@ -63,6 +63,8 @@ class VirtualMachine(Kind):
     spec_kinds = ("VirtualMachine",)
     force_new = frozenset({"ami", "nics", "keyName", "bootDisk", "userData"})
     secret_fields = frozenset({"userData"})
+    ignore_props = {"hardwareProfile": "instanceType", "sshKey": "keyName", "template": "ami",
+                    "nics[*].secondaryIps": "secondaryIps[*]"}
 
     # -- desired ---------------------------------------------------------------------------------
 
@@ -157,7 +159,9 @@ class VirtualMachine(Kind):
             "state": STATES.get(inst.get("State", {}).get("Name", ""), inst.get("State", {}).get("Name")),
         }
         attrs = {"enis": [n["NetworkInterfaceId"] for n in enis],
-                 "privateIps": [n.get("PrivateIpAddress") for n in enis]}
+                 "privateIps": [n.get("PrivateIpAddress") for n in enis],
+                 # the root volume and the nics carry the instance's tags: a retag sets them on all
+                 "tagged_parts": [n["NetworkInterfaceId"] for n in enis] + ([disk["VolumeId"]] if disk else [])}
         refs = [n.get("SubnetId") for n in enis] + groups
         return props, attrs, [r for r in dict.fromkeys(refs) if r]
 
@@ -174,7 +178,8 @@ class VirtualMachine(Kind):
             "ImageId": p["ami"], "InstanceType": p["instanceType"], "MinCount": 1, "MaxCount": 1,
             "ClientToken": client_token(node, op.props),
             "TagSpecifications": [{"ResourceType": "instance", "Tags": tag_list(tags)},
-                                  {"ResourceType": "volume", "Tags": tag_list(ownership_tags(node))}],
+                                  {"ResourceType": "volume", "Tags": tag_list(ownership_tags(node))},
+                                  {"ResourceType": "network-interface", "Tags": tag_list(ownership_tags(node))}],
         }
         if p.get("keyName"):
             kw["KeyName"] = p["keyName"]
@@ -201,6 +206,11 @@ class VirtualMachine(Kind):
         iid = inst["InstanceId"]
         enis = sorted(inst.get("NetworkInterfaces", []), key=lambda n: n.get("Attachment", {}).get("DeviceIndex", 0))
         eni_ids = [n["NetworkInterfaceId"] for n in enis]
+        untagged = [n["NetworkInterfaceId"] for n in enis
+                    if {"Key": TAG_ADDRESS, "Value": node.id} not in (n.get("TagSet") or [])]
+        if untagged:  # AWS tags them from TagSpecifications; an endpoint that did not (moto) gets them now
+            op.call("tag network interfaces", ec2.create_tags, Resources=untagged,
+                    Tags=tag_list(ownership_tags(node)), retry_codes=["InvalidNetworkInterfaceID.NotFound"])
         live = Live(id=node.id, kind=self.name, aws_id=iid, tags=tags,
                     props={**p, "secondaryIps": [[] for _ in nics], "state": "deployed"},
                     attrs={"enis": eni_ids, "privateIps": [n.get("PrivateIpAddress") for n in enis]})

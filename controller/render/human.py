@@ -54,7 +54,9 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
             continue
         style = STYLE[ch.action]
         aws = f" ({ch.aws_id})" if ch.aws_id and ch.action != "create" else ""
-        con.print(f"  [{style}]{SYMBOLS[ch.action]:>3} {escape(ch.address)}[/]{escape(aws)}  [dim]# {escape(ch.reason)}[/]")
+        ignored = f"; {ch.ignored} ignored difference{'s' * (ch.ignored != 1)}" if ch.ignored and verbose else ""
+        con.print(f"  [{style}]{SYMBOLS[ch.action]:>3} {escape(ch.address)}[/]{escape(aws)}  "
+                  f"[dim]# {escape(ch.reason)}{ignored}[/]")
         for line in _field_lines(ch):
             con.print(line)
         if ch.protected and ch.action in ("delete", "replace"):
@@ -63,6 +65,10 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
         if ch.error:
             con.print(f"      [bold red]! {escape(ch.error)}[/]")
     s = plan.summary()
+    if plan.ignored:
+        con.print(f"[dim]Ignored: {plan.ignored} live difference{'s' * (plan.ignored != 1)} on ignored fields "
+                  f"(metadata.ignore, spec.ignore): not shown, never corrected"
+                  f"{'' if verbose else '; --all lists them per object'}.[/]")
     if not plan.has_changes:
         con.print(f"No changes. {s['no-op']} objects up to date.")
         return

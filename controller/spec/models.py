@@ -24,12 +24,19 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from controller.spec.tags import check_key, check_value
+
 API_VERSION = "controller/v1"
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
 # An AWS object id (vpc-..., subnet-..., sg-..., i-..., vol-..., eipalloc-..., key-..., rtb-..., igw-..., nat-...).
 AwsId = Annotated[str, StringConstraints(pattern=r"^[a-z]+-[0-9a-f]{8,17}$")]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+# Your own tags (controller/spec/tags.py has AWS's limits); ignore paths (controller/spec/paths.py).
+TagKey = Annotated[str, AfterValidator(check_key)]
+TagValue = Annotated[str, AfterValidator(check_value)]
+Tags = dict[TagKey, TagValue]
+IgnorePath = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 
 # A literal AWS access key id (AKIA... long-lived, ASIA... temporary).
 ACCESS_KEY_RE = re.compile(r"\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}\b")
@@ -95,6 +102,11 @@ class Metadata(Model):
     aws_id: AwsId | None = Field(default=None, description=(
         "the AWS object this document was onboarded from (`controller onboard` writes it): while no object "
         "carries this document's ownership tags, the untagged object with this id is adopted by the next apply"))
+    tags: Tags = Field(default={}, description=(
+        "your own tags on every AWS object of this document (they win over the enterprise's defaultTags)"))
+    ignore: list[IgnorePath] = Field(default=[], description=(
+        "fields whose live value is neither compared nor corrected: spec.FIELD, spec.LIST[0].FIELD, tags.KEY; "
+        "`*` globs"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,6 +197,13 @@ class Policies(Model):
     suspend: bool = False
 
 
+class IgnoreRule(Model):
+    """Paths ignored on every document of one kind of this enterprise."""
+
+    kind: str
+    paths: Annotated[list[IgnorePath], Field(min_length=1)]
+
+
 class EnterpriseSpec(Model):
     provider: Literal["aws", "aws-cn", "aws-us-gov"] = "aws"
     account: Annotated[str, StringConstraints(pattern=r"^\d{12}$")] | None = None
@@ -197,6 +216,8 @@ class EnterpriseSpec(Model):
     billing: Billing | None = None
     budgets: list[Budget] = []
     policies: Policies = Policies()
+    default_tags: Tags = Field(default={}, description="tags on every AWS object of the enterprise")
+    ignore: list[IgnoreRule] = []
 
 
 # --------------------------------------------------------------------------------------------
