@@ -20,8 +20,17 @@ if TYPE_CHECKING:  # the engine (boto3, ...) is imported when a command runs, no
 
 
 
+def _target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", action="append", default=[], metavar="GLOB",
+                   help="a partial plan: only the objects whose address matches (repeatable; e.g. "
+                        "'acme/web/VirtualMachine/*'), and the creates they need")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="leave out the objects whose address matches, and what cannot go without them (repeatable)")
+
+
 def _plan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--enterprise", help="plan only this enterprise")
+    _target_args(p)
     p.add_argument("--out", help="save the plan to FILE (apply it later with `controller apply FILE`)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON (format in docs/plan-format.md)")
     p.add_argument("--all", action="store_true", help="also list objects that are up to date")
@@ -37,7 +46,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return 1
     from controller.engine.plan import make_plan
 
-    planned = make_plan(specs, args.enterprise, parallelism=args.parallelism)
+    planned = make_plan(specs, args.enterprise, parallelism=args.parallelism, targets=args.target,
+                        excludes=args.exclude)
     plan = planned.plan
     if args.out:
         plan.save(Path(args.out))
@@ -55,6 +65,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _apply_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("plan_file", nargs="?", metavar="FILE", help="a plan saved with `plan --out`")
     p.add_argument("--enterprise", help="apply only this enterprise")
+    _target_args(p)
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     p.add_argument("--parallelism", type=int, default=10, help="objects changed at once (default 10)")
     p.add_argument("--max-deletes", type=int, default=DEFAULT_MAX_DELETES,
@@ -96,7 +107,9 @@ def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str
     from controller.engine.plan import make_plan
     from controller.render.human import render_outcome, render_plan, render_report
 
-    planned = make_plan(specs, only, parallelism=args.parallelism)
+    if saved is not None and (args.target or args.exclude):
+        raise ConfigError("a saved plan keeps the targets it was made with: apply FILE takes no --target or --exclude")
+    planned = make_plan(specs, only, parallelism=args.parallelism, targets=args.target, excludes=args.exclude)
     if saved is not None:
         _check_saved(saved, planned)
         plan = saved

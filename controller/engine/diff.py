@@ -44,6 +44,7 @@ class Change:
     source: str = ""
     error: str | None = None
     ignored: int = 0  # live differences on ignored paths: neither shown nor corrected
+    needed_by: str | None = None  # a partial plan: not targeted, planned because this targeted object needs it
 
     @property
     def address(self) -> str:

@@ -8,9 +8,11 @@ nothing, when either moved. See docs/plan-format.md.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,13 @@ class Plan:
     created_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     format_version: str = FORMAT_VERSION
     controller_version: str = __version__
+    targets: list[str] = field(default_factory=list)  # a partial plan: --target globs ...
+    excludes: list[str] = field(default_factory=list)  # ... and --exclude globs
+    left_out: int = 0  # changes a full plan would have that this partial one does not carry
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.targets or self.excludes)
 
     @property
     def actionable(self) -> list[Change]:
@@ -97,6 +106,10 @@ class Plan:
             "tags_only": self.tags_only,
             "ignored": self.ignored,
             "cost_hints": self.cost_hints,
+            "partial": self.partial,
+            "targets": self.targets,
+            "excludes": self.excludes,
+            "left_out": self.left_out,
         }
 
     @classmethod
@@ -112,7 +125,8 @@ class Plan:
         return cls(changes=changes, enterprises=data["enterprises"], desired_digest=data["desired_digest"],
                    fingerprint=data["fingerprint"], api_calls=data.get("api_calls", {}).get("by_operation", {}),
                    created_at=data["created_at"], format_version=data["format_version"],
-                   controller_version=data.get("controller_version", "?"))
+                   controller_version=data.get("controller_version", "?"), targets=list(data.get("targets", [])),
+                   excludes=list(data.get("excludes", [])), left_out=int(data.get("left_out", 0)))
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
@@ -141,17 +155,84 @@ class Planned:
     session: Session
 
 
-def make_plan(specs: Specs, only: str | None = None, parallelism: int = 10, session: Session | None = None
-              ) -> Planned:
+def make_plan(specs: Specs, only: str | None = None, parallelism: int = 10, session: Session | None = None,
+              targets: Sequence[str] = (), excludes: Sequence[str] = ()) -> Planned:
+    """The plan for the enterprises (one, or all); with targets or excludes, a partial one (select())."""
     names = select_enterprises(specs.catalog, only)
     graph = desired(specs.catalog, names)
     session = session or Session.open(specs.catalog, names, parallelism=parallelism)
     observed = observe(session, graph)
     changes = diff(graph, observed)
+    left_out = 0
+    if targets or excludes:
+        full = sum(c.action != "no-op" for c in changes)
+        changes = select(changes, graph, list(targets), list(excludes))
+        left_out = full - sum(c.action != "no-op" for c in changes)
     calls = session.counter.snapshot()
     plan = Plan(changes=changes, enterprises=names, desired_digest=graph.digest(),
-                fingerprint=fingerprint(observed), api_calls=calls, observe_seconds=observed.seconds)
+                fingerprint=fingerprint(observed), api_calls=calls, observe_seconds=observed.seconds,
+                targets=list(targets), excludes=list(excludes), left_out=left_out)
     from controller.pricing.hints import cost_hints
 
     plan.cost_hints = cost_hints(graph, changes)
     return Planned(plan, graph, observed, session)
+
+
+def _addresses(c: Change, graph: Graph) -> list[str]:
+    """What a --target glob is matched against: the change's id, its address without `@region`, and the
+    address of the document it comes from (a VDC's gateways are the VDC's)."""
+    out = [c.id, c.id.split("@")[0]]
+    node = graph.nodes.get(c.id)
+    if node is not None:
+        out.append(node.address)
+    return out
+
+
+def select(changes: list[Change], graph: Graph, targets: list[str], excludes: list[str]) -> list[Change]:
+    """A partial plan: the changes whose address matches a target (all, with none) and no exclude, plus the
+    creates and replacements of what they depend on (a VM's new network), marked `needed_by`. A target that
+    matches nothing is an error (a typo never reads as "nothing to do"). An excluded object that a selected
+    change needs takes that change out too: it could not be applied without it."""
+    def hit(c: Change, globs: list[str]) -> bool:
+        return any(fnmatch.fnmatchcase(a, g) for a in _addresses(c, graph) for g in globs)
+
+    for g in targets:
+        if not any(fnmatch.fnmatchcase(a, g) for c in changes for a in _addresses(c, graph)):
+            raise ConfigError(f"--target {g} matches no object of the plan (addresses look like "
+                              f"enterprise/vdc/Kind/name; `plan --all` lists them)")
+    by_id = {c.id: c for c in changes if "#" not in c.id}
+    chosen = [c for c in changes if (not targets or hit(c, targets)) and not hit(c, excludes)]
+    chosen_ids = {id(c) for c in chosen}
+    keep: dict[int, Change] = {}
+    for c in chosen:
+        needs = _needs(c, graph, by_id)
+        if any(hit(d, excludes) for d in needs):
+            continue
+        keep[id(c)] = c
+        for d in needs:
+            if id(d) not in keep and id(d) not in chosen_ids:
+                d.needed_by = d.needed_by or c.id
+                keep[id(d)] = d
+    return [c for c in changes if id(c) in keep]
+
+
+def _needs(c: Change, graph: Graph, by_id: dict[str, Change]) -> list[Change]:
+    """The creates and replacements a create, update or replacement needs first, transitively; for a
+    replacement also the replacements it forces on the objects in it (the VMs of a replaced network)."""
+    if c.action not in ("create", "update", "replace", "adopt") or c.id not in graph.nodes:
+        return []
+    out: list[Change] = []
+    if c.action == "replace":
+        out += [d for d in by_id.values() if d.action == "replace" and d.id != c.id and d.id in graph.nodes
+                and any(f.forces_replacement and f.after == f"→{c.id}" for f in d.fields)]
+    todo, seen = list(graph.nodes[c.id].deps), {c.id}
+    while todo:
+        dep = todo.pop()
+        if dep in seen:
+            continue
+        seen.add(dep)
+        d = by_id.get(dep)
+        if d is not None and d.action in ("create", "replace") and dep in graph.nodes:
+            out.append(d)
+            todo.extend(graph.nodes[dep].deps)
+    return out

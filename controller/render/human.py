@@ -48,6 +48,10 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
     calls = sum(plan.api_calls.values())
     con.print(f"Plan for {', '.join(plan.enterprises) or 'no enterprise'} "
               f"(observed in {plan.observe_seconds:.2f} s with {calls} AWS API calls)")
+    if plan.partial:
+        con.print(f"[bold yellow]This plan is partial[/] ({escape(_selection(plan))}): {plan.left_out} other "
+                  f"change{'s' * (plan.left_out != 1)} a full plan would make {'is' if plan.left_out == 1 else 'are'} "
+                  "left out, and apply will not make them.")
     con.print()
     for ch in plan.changes:
         if ch.action == "no-op" and not verbose:
@@ -55,6 +59,8 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
         style = STYLE[ch.action]
         aws = f" ({ch.aws_id})" if ch.aws_id and ch.action != "create" else ""
         ignored = f"; {ch.ignored} ignored difference{'s' * (ch.ignored != 1)}" if ch.ignored and verbose else ""
+        if ch.needed_by:
+            ignored += f"; not targeted: {ch.needed_by} needs it"
         con.print(f"  [{style}]{SYMBOLS[ch.action]:>3} {escape(ch.address)}[/]{escape(aws)}  "
                   f"[dim]# {escape(ch.reason)}{ignored}[/]")
         for line in _field_lines(ch):
@@ -82,6 +88,10 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
               f"{s['delete']} to delete" + (f", {s['adopt']} to adopt" if s["adopt"] else "")
               + f". {s['no-op']} unchanged.")
     render_cost_hints(plan, con)
+
+
+def _selection(plan: Plan) -> str:
+    return " ".join([*(f"--target {t}" for t in plan.targets), *(f"--exclude {e}" for e in plan.excludes)])
 
 
 def render_cost_hints(plan: Plan, con: Console) -> None:
