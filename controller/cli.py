@@ -11,19 +11,48 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-DESCRIPTION = "controller: declarative AWS virtual datacenters from YAML in git (validate, plan, apply)."
+DESCRIPTION = """\
+Keeps your AWS virtual datacenters the way your YAML says. Describe each tenant's VPCs, networks,
+firewalls, VMs, public IPs, volumes, load balancers and VPNs in files kept in git; `plan` shows
+what would change in AWS and why, `apply` makes it so, `daemon` keeps it so. No state file: live
+AWS is the state, and the controller only ever touches what it created or you onboarded."""
+
+EPILOG = """\
+getting started:
+  controller validate             check the files in specs/ (no AWS call)
+  controller plan                 what would change in AWS, and why (exit 0 none, 2 changes)
+  controller apply                show the plan, ask, then make it so
+  controller COMMAND --help       the options of one command
+
+Every command reads --specs DIR (default specs/) and the usual AWS environment (AWS_PROFILE,
+AWS_REGION, AWS_ENDPOINT_URL, ...). Credentials stay references (env names, profiles, roles).
+
+No AWS account at hand? pip install 'controller[local]', then:
+  controller local-aws --port 4566 &
+  export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+  controller plan"""
+
+# The order `--help` lists the commands in: the everyday loop first, then the occasional ones in the order
+# they registered, then the tools.
+FIRST = ("validate", "plan", "apply", "daemon")
+LAST = ("schemas", "local-aws")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from controller.commands import load_all
 
-    parser = argparse.ArgumentParser(prog="controller", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="controller", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--specs", default="specs", help="spec directory (default: specs/)")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
-    for name, (fn, add, help) in load_all().items():
+    commands = load_all()
+    order = [n for n in FIRST if n in commands] + [n for n in commands if n not in FIRST + LAST] \
+        + [n for n in LAST if n in commands]
+    for name in order:
+        fn, add, help = commands[name]
         p = sub.add_parser(name, help=help, description=help, parents=[common])
         add(p)
         p.set_defaults(func=fn)

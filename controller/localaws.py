@@ -28,14 +28,24 @@ def atomic_dynamodb(app: Callable) -> Callable:
     return app_
 
 
+MISSING = ("controller local-aws needs the local extra (moto's server), which a plain install leaves out: "
+           "pip install 'controller[local]'")
+
+
+class LocalExtraMissing(ImportError):
+    """moto (or its server's Flask/werkzeug) is not installed: the `local` extra is missing."""
+
+
 def make_server(host: str, port: int) -> BaseWSGIServer:
     """moto's own server (as ThreadedMotoServer builds it), with atomic DynamoDB writes."""
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server as werkzeug_server
-
-    app = atomic_dynamodb(DomainDispatcherApplication(create_backend_app))
-    return werkzeug_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    try:
+        from moto.moto_server import werkzeug_app
+        from werkzeug.serving import make_server as werkzeug_server
+    except ImportError as e:
+        raise LocalExtraMissing(MISSING) from e
+    app = atomic_dynamodb(werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app))
+    # Newer moto (5.2.5) serves with a request handler of its own, as its ThreadedMotoServer does; 5.2.1 has none.
+    handler = getattr(werkzeug_app, "MotoRequestHandler", None)
+    if handler is None:
+        return werkzeug_server(host, port, app, threaded=True)
+    return werkzeug_server(host, port, app, threaded=True, request_handler=handler)

@@ -17,8 +17,8 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
 
 
-@command("local-aws", "serve a local AWS endpoint on 127.0.0.1 (moto) for trying everything without an account")(
-    _args)
+@command("local-aws", "a local AWS endpoint on 127.0.0.1 (moto) to try everything without an account; needs "
+                      "pip install 'controller[local]'")(_args)
 def cmd_local_aws(args: argparse.Namespace) -> int:
     # Validation that AWS does and moto skips by default: unknown AMIs, instance types and key pairs fail.
     os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
@@ -27,9 +27,13 @@ def cmd_local_aws(args: argparse.Namespace) -> int:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from controller.localaws import make_server
+    from controller.localaws import LocalExtraMissing, make_server
 
-    server = make_server(args.host, args.port)
+    try:
+        server = make_server(args.host, args.port)
+    except LocalExtraMissing as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     threading.Thread(target=server.serve_forever, name="local-aws", daemon=True).start()
     url = f"http://{args.host}:{args.port}"
     print(f"local AWS endpoint listening on {url}", flush=True)

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from controller.commands import command, load_or_report
 from controller.engine.guard import DEFAULT_MAX_DELETES, DeleteLimitError, check_plan
-from controller.errors import ConfigError, StaleStateError
+from controller.errors import ConfigError
 
 if TYPE_CHECKING:  # the engine (boto3, ...) is imported when a command runs, not to parse arguments
     from controller.engine.apply import Report
-    from controller.engine.plan import Plan, Planned
+    from controller.engine.plan import Plan
     from controller.spec.validate import Specs
 
 
@@ -41,6 +41,10 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
 def cmd_plan(args: argparse.Namespace) -> int:
     from controller.render.human import render_plan
 
+    if args.out:  # before any AWS call: a plan that cannot be saved is not made
+        from controller.engine.plan import check_out_path
+
+        check_out_path(Path(args.out))
     specs = load_or_report(args.specs)
     if specs is None:
         return 1
@@ -81,15 +85,14 @@ def _apply_args(p: argparse.ArgumentParser) -> None:
 
 @command("apply", "make AWS match the specs (a fresh plan, or exactly a saved one)")(_apply_args)
 def cmd_apply(args: argparse.Namespace) -> int:
+    from controller.engine.plan import Plan
     from controller.render.human import console
 
+    saved = Plan.load(Path(args.plan_file)) if args.plan_file else None  # a bad file fails before anything
     specs = load_or_report(args.specs)
     if specs is None:
         return 1
     out = console()
-    from controller.engine.plan import Plan
-
-    saved = Plan.load(Path(args.plan_file)) if args.plan_file else None
     only = args.enterprise
     if saved is not None and only is None and len(saved.enterprises) == 1:
         only = saved.enterprises[0]
@@ -104,19 +107,18 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str | None, out: Any) -> int:
     from controller.engine.apply import Applier
-    from controller.engine.plan import make_plan
-    from controller.render.human import render_outcome, render_plan, render_report
+    from controller.engine.plan import make_plan, verify_saved
+    from controller.render.human import ApplyProgress, render_plan, render_report
 
     if saved is not None and (args.target or args.exclude):
         raise ConfigError("a saved plan keeps the targets it was made with: apply FILE takes no --target or --exclude")
-    planned = make_plan(specs, only, parallelism=args.parallelism, targets=args.target, excludes=args.exclude)
+    targets, excludes = (saved.targets, saved.excludes) if saved is not None else (args.target, args.exclude)
+    planned = make_plan(specs, only, parallelism=args.parallelism, targets=targets, excludes=excludes)
+    plan = planned.plan  # always the fresh plan: a saved one is only compared with it, never acted on
     if saved is not None:
-        _check_saved(saved, planned)
-        plan = saved
-    else:
-        plan = planned.plan
-        if not args.json:
-            render_plan(plan, out)
+        verify_saved(saved, planned)
+    elif not args.json:
+        render_plan(plan, out)
     try:
         check_plan(plan, args.max_deletes, args.allow_deletes)
     except DeleteLimitError as e:
@@ -132,26 +134,18 @@ def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str
         if answer.strip() != "yes":
             print("Apply cancelled; nothing was changed.")
             return 1
-    if not args.json:
+    if args.json:
+        report = Applier(planned.session, planned.graph, planned.observed, args.parallelism).apply(plan.changes)
+    else:
         out.print("\nApplying:")
-    applier = Applier(planned.session, planned.graph, planned.observed, args.parallelism,
-                      on_event=(lambda o: None) if args.json else (lambda o: render_outcome(o, out)))
-    report = applier.apply(plan.changes)
+        with ApplyProgress(plan, out) as progress:
+            applier = Applier(planned.session, planned.graph, planned.observed, args.parallelism, on_event=progress)
+            report = applier.apply(plan.changes)
     if args.json:
         print(json.dumps(_report_json(report), indent=2))
     else:
         render_report(report, out)
     return 1 if report.failed else 0
-
-
-def _check_saved(saved: Plan, fresh: Planned) -> None:
-    if saved.desired_digest != fresh.graph.digest():
-        raise StaleStateError("the specs changed since this plan was made; nothing was changed. Make a new plan")
-    from controller.engine.plan import fingerprint
-
-    if saved.fingerprint != fingerprint(fresh.observed):
-        raise StaleStateError("live AWS state changed since this plan was made; nothing was changed. "
-                              "Make a new plan")
 
 
 def _report_json(report: Report) -> dict[str, object]:

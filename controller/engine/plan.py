@@ -1,8 +1,10 @@
 """The plan: what will change and why, as one object that the human and JSON views both render.
 
-A saved plan (JSON, format_version 1) records the digest of the desired graph it was made from
-and a fingerprint of everything it observed; `apply FILE` re-observes and refuses, touching
-nothing, when either moved. See docs/plan-format.md.
+A saved plan (JSON, format_version 1) records the digest of the desired graph it was made from, a
+fingerprint of everything it observed and a digest over its own changes. `apply FILE` never acts on
+what the file says: it plans afresh from the specs and live AWS, refuses (touching nothing) unless
+the fresh changes are exactly the saved ones, and then carries out the fresh plan, whose guards
+(protection, errors, the delete limit) come from the specs and AWS. See docs/plan-format.md.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import datetime as dt
 import fnmatch
 import hashlib
 import json
+import os
+import stat
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,12 +25,19 @@ from typing import Any
 from controller import __version__
 from controller.engine.diff import Change, FieldChange, canon, diff, is_tag
 from controller.engine.observe import Observed, Session, desired, observe, select_enterprises
-from controller.errors import ConfigError
+from controller.errors import ConfigError, StaleStateError
 from controller.graph import Graph
 from controller.spec.validate import Specs
 
 FORMAT_VERSION = "1"
+MAX_PLAN_BYTES = 64 * 1024 * 1024  # a saved plan larger than this is refused unread (docs/limits.md)
 SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<=", "no-op": " "}
+
+
+def changes_digest(changes: Any) -> str:
+    """sha256 over the changes as saved (canonical JSON, whatever fields a change has)."""
+    text = json.dumps(changes, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def fingerprint(observed: Observed) -> str:
@@ -51,6 +63,7 @@ class Plan:
     created_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     format_version: str = FORMAT_VERSION
     controller_version: str = __version__
+    saved_changes: list[Any] | None = None  # a loaded plan: its changes exactly as the file has them
     targets: list[str] = field(default_factory=list)  # a partial plan: --target globs ...
     excludes: list[str] = field(default_factory=list)  # ... and --exclude globs
     left_out: int = 0  # changes a full plan would have that this partial one does not carry
@@ -91,7 +104,12 @@ class Plan:
         """Changes apply refuses: protected objects to delete or replace, and plan-time errors."""
         return [c for c in self.changes if (c.protected and c.action in ("delete", "replace")) or c.error]
 
+    def changes_json(self) -> list[Any]:
+        """The changes as a saved plan holds them (JSON types only)."""
+        return json.loads(json.dumps([_change_json(c) for c in self.changes], default=str))
+
     def to_json(self) -> dict[str, Any]:
+        changes = self.changes_json()
         return {
             "format_version": self.format_version,
             "controller_version": self.controller_version,
@@ -102,7 +120,8 @@ class Plan:
             "summary": self.summary(),
             "api_calls": {"total": sum(self.api_calls.values()), "by_operation": self.api_calls},
             "observe_seconds": round(self.observe_seconds, 3),
-            "changes": [_change_json(c) for c in self.changes],
+            "changes": changes,
+            "changes_digest": changes_digest(changes),
             "tags_only": self.tags_only,
             "ignored": self.ignored,
             "cost_hints": self.cost_hints,
@@ -113,30 +132,151 @@ class Plan:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Plan:
+    def from_json(cls, data: Any) -> Plan:
+        """A saved plan, checked for shape and for its changes digest; raises ConfigError."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"not a saved plan (a JSON object) but {_json_type(data)}")
         if data.get("format_version") != FORMAT_VERSION:
-            raise ConfigError(f"saved plan has format version {data.get('format_version')!r}; this controller "
+            raise ConfigError(f"format version {_short(data.get('format_version'))}; this controller "
                               f"reads version {FORMAT_VERSION}: make a new plan")
+        for key, want in (("enterprises", list), ("desired_digest", str), ("fingerprint", str),
+                          ("changes", list), ("changes_digest", str), ("created_at", str)):
+            if not isinstance(data.get(key), want):
+                got = "missing" if key not in data else _json_type(data[key])
+                raise ConfigError(f"field {key!r} is {got}, expected {_json_type(want())}: the file is not a plan "
+                                  "saved by `controller plan --out`")
+        if not all(isinstance(e, str) for e in data["enterprises"]):
+            raise ConfigError("field 'enterprises' holds something other than names")
+        if changes_digest(data["changes"]) != data["changes_digest"]:
+            raise StaleStateError("its changes do not match its changes_digest: the file was edited after "
+                                  "`plan --out` wrote it; nothing was changed. Make a new plan")
         changes = []
-        for c in data["changes"]:
-            fields = [FieldChange(**f) for f in c.pop("fields", [])]
-            c.pop("address", None)
-            changes.append(Change(**c, fields=fields))
+        for i, raw in enumerate(data["changes"]):
+            try:
+                c = dict(raw)
+                fields = [FieldChange(**f) for f in c.pop("fields", [])]
+                c.pop("address", None)
+                changes.append(Change(**c, fields=fields))
+            except (TypeError, ValueError, AttributeError) as e:
+                raise ConfigError(f"change {i} is not a change: {_short(e)}") from None
+        api_calls = data.get("api_calls")
+        by_op = api_calls.get("by_operation") if isinstance(api_calls, dict) else None
         return cls(changes=changes, enterprises=data["enterprises"], desired_digest=data["desired_digest"],
-                   fingerprint=data["fingerprint"], api_calls=data.get("api_calls", {}).get("by_operation", {}),
+                   fingerprint=data["fingerprint"], api_calls=by_op if isinstance(by_op, dict) else {},
                    created_at=data["created_at"], format_version=data["format_version"],
-                   controller_version=data.get("controller_version", "?"), targets=list(data.get("targets", [])),
-                   excludes=list(data.get("excludes", [])), left_out=int(data.get("left_out", 0)))
+                   controller_version=str(data.get("controller_version", "?")), saved_changes=data["changes"],
+                   targets=_globs(data, "targets"), excludes=_globs(data, "excludes"),
+                   left_out=data["left_out"] if isinstance(data.get("left_out"), int) else 0)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
+        """Write the plan to ``path`` atomically (a temporary file renamed over it); raises ConfigError."""
+        check_out_path(path)
+        text = json.dumps(self.to_json(), indent=2, default=str) + "\n"
+        fd, tmp = -1, ""
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            with os.fdopen(fd, "w") as f:
+                fd = -1
+                f.write(text)
+            os.replace(tmp, path)
+        except OSError as e:
+            if fd >= 0:
+                os.close(fd)
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
+            raise ConfigError(f"cannot write the plan to {path}: {e.strerror or e}") from None
 
     @classmethod
     def load(cls, path: Path) -> Plan:
+        """Read a saved plan: a regular file of UTF-8 JSON, at most MAX_PLAN_BYTES; every failure is
+        one line naming the file (ConfigError, or StaleStateError when its digest does not match)."""
         try:
-            return cls.from_json(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ConfigError(f"cannot read saved plan {path}: {e}") from None
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as e:
+            raise ConfigError(f"cannot read saved plan {path}: {e.strerror or e}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+                raise ConfigError(f"cannot read saved plan {path}: {what}")
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                raw = f.read(MAX_PLAN_BYTES + 1)
+        except OSError as e:
+            raise ConfigError(f"cannot read saved plan {path}: {e.strerror or e}") from None
+        finally:
+            os.close(fd)
+        if len(raw) > MAX_PLAN_BYTES:
+            raise ConfigError(f"saved plan {path} is larger than {MAX_PLAN_BYTES // 2**20} MiB: not a plan")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"saved plan {path} is not UTF-8 text (byte {e.start})") from None
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"saved plan {path} is not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+        except RecursionError:
+            raise ConfigError(f"saved plan {path} is nested too deeply to be a plan") from None
+        except ValueError as e:
+            raise ConfigError(f"saved plan {path} is not a plan: {_short(e)}") from None
+        try:
+            return cls.from_json(data)
+        except StaleStateError as e:
+            raise StaleStateError(f"saved plan {path}: {e}") from None
+        except ConfigError as e:
+            raise ConfigError(f"saved plan {path}: {e}") from None
+        except RecursionError:
+            raise ConfigError(f"saved plan {path} is nested too deeply to be a plan") from None
+
+
+def check_out_path(path: Path) -> None:
+    """`plan --out FILE` can write FILE: its folder exists, and FILE is not a folder (raises ConfigError)."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ConfigError(f"cannot write the plan to {path}: it is a folder (give a file name, e.g. {path}/plan.json)")
+    if not parent.exists():
+        raise ConfigError(f"cannot write the plan to {path}: folder {parent} does not exist (create it first)")
+    if not parent.is_dir():
+        raise ConfigError(f"cannot write the plan to {path}: {parent} is not a folder")
+
+
+def verify_saved(saved: Plan, fresh: Planned) -> None:
+    """Refuse (StaleStateError, nothing changed) unless the fresh plan's changes are exactly the saved ones."""
+    if saved.desired_digest != fresh.graph.digest():
+        raise StaleStateError("the specs changed since this plan was made; nothing was changed. Make a new plan")
+    if saved.fingerprint != fingerprint(fresh.observed):
+        raise StaleStateError("live AWS state changed since this plan was made; nothing was changed. "
+                              "Make a new plan")
+    now = fresh.plan.changes_json()
+    then = saved.saved_changes if saved.saved_changes is not None else saved.changes_json()
+    if now != then:
+        theirs = {_key(c) for c in then if isinstance(c, dict)}
+        differ = [c.get("address") or c.get("id") for c in now if _key(c) not in theirs]
+        where = f" (first difference: {differ[0]})" if differ else ""
+        raise StaleStateError("the saved changes are not the ones the specs and live AWS give now: the file was "
+                              f"edited, or made by another controller version{where}; nothing was changed. "
+                              "Make a new plan")
+
+
+def _key(c: Any) -> str:
+    return json.dumps(c, sort_keys=True, default=str)
+
+
+def _json_type(v: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}
+    return names.get(type(v), type(v).__name__)
+
+
+def _short(v: Any, limit: int = 80) -> str:
+    text = repr(v) if not isinstance(v, BaseException) else str(v)
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _globs(data: dict[str, Any], key: str) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
+        raise ConfigError(f"field {key!r} is {_json_type(value)}, expected a list of address globs")
+    return list(value)
 
 
 def _change_json(c: Change) -> dict[str, Any]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
+from types import TracebackType
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from controller.engine.apply import Outcome, Report
 from controller.engine.diff import Change
@@ -111,6 +114,50 @@ def render_outcome(o: Outcome, con: Console) -> None:
     mark = {"done": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]↷[/]"}[o.status]
     aws = f" ({o.aws_id})" if o.aws_id else ""
     con.print(f"  {mark} {escape(o.id)}{escape(aws)}: {escape(o.detail)} [dim]{o.seconds:.1f}s[/]")
+
+
+class ApplyProgress:
+    """What an apply shows while it runs: a line per finished object, as always; on a terminal also a
+    progress bar below them (changes done / planned, failures so far, elapsed), the way rich does it.
+    Without a terminal (CI logs, pipes) only the lines.
+
+    Called once per finished step: a replacement is two (the old one deleted, the new one created), so
+    it counts as finished at its second step, or at a failed or skipped first one."""
+
+    def __init__(self, plan: Plan, con: Console):
+        self.con = con
+        self.steps = {c.id: 2 if c.action == "replace" else 1 for c in plan.changes if c.action != "no-op"}
+        self.seen: dict[str, int] = {}
+        self.finished: set[str] = set()
+        self.failed: set[str] = set()
+        self.lock = threading.Lock()
+        self.bar: Progress | None = None
+        if con.is_terminal:
+            self.bar = Progress(TextColumn("Applying"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), console=con)
+            self.task = self.bar.add_task("apply", total=len(self.steps), failed=0)
+
+    def __enter__(self) -> ApplyProgress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, o: Outcome) -> None:
+        with self.lock:
+            render_outcome(o, self.con)
+            self.seen[o.id] = n = self.seen.get(o.id, 0) + 1
+            if o.status == "failed":
+                self.failed.add(o.id)
+            if o.status != "done" or n >= self.steps.get(o.id, 1):
+                self.finished.add(o.id)
+            if self.bar is not None:
+                self.bar.update(self.task, completed=len(self.finished & self.steps.keys()),
+                                failed=len(self.failed))
 
 
 def render_report(report: Report, con: Console | None = None) -> None:

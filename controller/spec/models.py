@@ -71,15 +71,19 @@ def _ip(value: str) -> str:
         raise ValueError(f"{value!r} is not a valid IPv4 address") from None
 
 
+# A decimal amount: an int, a float or a numeric string (strict mode takes only Decimal objects); a
+# boolean is still refused.
+Number = Annotated[Decimal, Field(strict=False)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 VpcCidr = Annotated[str, AfterValidator(_vpc_cidr)]
 IPv4 = Annotated[str, AfterValidator(_ip)]
-Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")]
-AvailabilityZone = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+[a-z]$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")]
+AvailabilityZone = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+[a-z]$")]
 
 
 class Model(BaseModel):
-    """Base of every spec model: camelCase aliases, no unknown fields, immutable."""
+    """Base of every spec model: camelCase aliases, no unknown fields, immutable, strict types
+    (a boolean is not an integer; see Number for decimals)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -87,6 +91,9 @@ class Model(BaseModel):
         populate_by_name=True,
         frozen=True,
         str_strip_whitespace=False,
+        # Strict types: YAML already gives ints, bools and strings their own types, so nothing is
+        # coerced: `sizeGiB: true` or `protect: 1` is an error, never 1 GiB or protected.
+        strict=True,
     )
 
 
@@ -132,7 +139,7 @@ class EnvCredentials(Model):
 
 
 class AssumeRole(Model):
-    role_arn: Annotated[str, StringConstraints(pattern=r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/.+$")]
+    role_arn: Annotated[str, StringConstraints(pattern=r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/.+$")]
     external_id: EnvVarName | None = Field(
         default=None, description="name of the environment variable holding the external id"
     )
@@ -167,7 +174,7 @@ class Quotas(Model):
 class Billing(Model):
     """Billing settings; the platform's property names are accepted as aliases."""
 
-    discount: Annotated[Decimal, Field(ge=0, le=100)] = Field(
+    discount: Annotated[Number, Field(ge=0, le=100)] = Field(
         default=Decimal(0), validation_alias=AliasChoices("discount", "amazon_discount")
     )
     bucket: str | None = Field(default=None, validation_alias=AliasChoices("bucket", "amazon_bucket"))
@@ -185,7 +192,7 @@ class Billing(Model):
 
 class Budget(Model):
     name: Name
-    monthly_limit: Annotated[Decimal, Field(gt=0)]
+    monthly_limit: Annotated[Number, Field(gt=0)]
     alert_at: list[Annotated[int, Field(gt=0, le=1000)]] = [50, 80, 100]
 
 
@@ -206,7 +213,7 @@ class IgnoreRule(Model):
 
 class EnterpriseSpec(Model):
     provider: Literal["aws", "aws-cn", "aws-us-gov"] = "aws"
-    account: Annotated[str, StringConstraints(pattern=r"^\d{12}$")] | None = None
+    account: Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")] | None = None
     credentials: Credentials
     billing_credentials: Credentials | None = None
     regions: Annotated[list[Region], Field(min_length=1)]
@@ -295,7 +302,8 @@ class PrivateNetworkSpec(Model):
 # --------------------------------------------------------------------------------------------
 # Firewall
 
-PORTS_RE = re.compile(r"^(\d{1,5})(-(\d{1,5}))?$")
+# ASCII digits only: \d would take full-width digits ('２２' read as port 22)
+PORTS_RE = re.compile(r"^([0-9]{1,5})(-([0-9]{1,5}))?$")
 
 
 class Rule(Model):
