@@ -184,9 +184,55 @@ spec:
   nics:
     - {network: default, ip: 10.30.0.50}
 """,
+    "acme/xaas.yaml": """\
+apiVersion: controller/v1
+kind: Database
+metadata: {name: orders, enterprise: acme, vdc: web}
+spec:
+  engine: postgres
+  engineVersion: "16"
+  networks: [default, app-b]
+  firewall: base
+---
+apiVersion: controller/v1
+kind: DnsZone
+metadata: {name: example, enterprise: acme}
+spec: {domain: example.com}
+---
+apiVersion: controller/v1
+kind: DnsZone
+metadata: {name: internal, enterprise: acme}
+spec: {domain: internal.example, private: true, vdcs: [web]}
+---
+apiVersion: controller/v1
+kind: DnsRecord
+metadata: {name: www, enterprise: acme}
+spec: {zone: example, name: www, type: A, target: {virtualMachine: web-1, vdc: web}}
+---
+apiVersion: controller/v1
+kind: DnsRecord
+metadata: {name: shop, enterprise: acme}
+spec: {zone: example, name: shop, type: A, target: {loadBalancer: web-lb, vdc: web}}
+---
+apiVersion: controller/v1
+kind: DnsRecord
+metadata: {name: db, enterprise: acme}
+spec: {zone: internal, name: db, type: CNAME, target: {database: orders, vdc: web}}
+---
+apiVersion: controller/v1
+kind: DnsRecord
+metadata: {name: spf, enterprise: acme}
+spec: {zone: example, name: "@", type: TXT, values: ["v=spf1 -all"]}
+""",
 }
 
 HEAD = "apiVersion: controller/v1\n"
+
+
+def xaas(kind: str, name: str, body: str, vdc: str | None = None) -> str:
+    """A Database, DnsZone or DnsRecord document; ``body`` is the spec, indented by two spaces."""
+    where = f", vdc: {vdc}" if vdc else ""
+    return f"{HEAD}kind: {kind}\nmetadata: {{name: {name}, enterprise: acme{where}}}\nspec:\n{body}"
 
 
 def vm(name: str, body: str, vdc: str = "web") -> str:
@@ -778,6 +824,101 @@ spec:
   addressRange: 10.40.0.0/16
   network: {{type: custom, internetGateway: true, natGateway: true}} {MARK}
 """}),
+    # -- Database, DnsZone, DnsRecord
+    Case("db-one-zone", "a database needs networks in at least two availability zones", col="[",
+         fix="add a PrivateNetwork with availabilityZone: us-east-1b", files={CASE: xaas("Database", "one", f"""\
+  engine: mysql
+  networks: [public, default] {MARK}
+""", "web")}),
+    Case("db-engine", "input should be 'postgres', 'mysql' or 'mariadb'", col="oracle", files={CASE: xaas(
+        "Database", "ora", f"""\
+  engine: oracle {MARK}
+  networks: [default, app-b]
+""", "web")}),
+    Case("db-class", "String should match pattern", col="m5", files={CASE: xaas("Database", "big", f"""\
+  engine: postgres
+  instanceClass: m5.large {MARK}
+  networks: [default, app-b]
+""", "web")}),
+    Case("db-password-field", "the master password is managed by AWS", col="masterPassword", files={CASE: xaas("Database", "pw", f"""\
+  engine: postgres
+  networks: [default, app-b]
+  masterPassword: hunter22 {MARK}
+""", "web")}),
+    Case("db-reserved-user", "'admin' is reserved by the engine", col="admin", files={CASE: xaas(
+        "Database", "adm", f"""\
+  engine: mysql
+  masterUsername: admin {MARK}
+  networks: [default, app-b]
+""", "web")}),
+    Case("db-ref-network", "PrivateNetwork 'data-c' not found in virtual datacenter 'web'", col="data-c",
+         edits=[("acme/xaas.yaml", "  networks: [default, app-b]", f"  networks: [default, data-c] {MARK}")]),
+    Case("db-ref-firewall", "Firewall 'dbs' not found in virtual datacenter 'web'", col="dbs",
+         edits=[("acme/xaas.yaml", "  firewall: base", f"  firewall: dbs {MARK}")]),
+    Case("zone-private-no-vdcs", "a private zone serves at least one VDC", col="domain", files={CASE: xaas(
+        "DnsZone", "lonely", f"""\
+  domain: lonely.example {MARK}
+  private: true
+""")}),
+    Case("zone-ref-vdc", "VirtualDatacenter 'shop' not found", col="shop",
+         edits=[("acme/xaas.yaml", "private: true, vdcs: [web]}", f"private: true, vdcs: [shop]}} {MARK}")]),
+    Case("zone-twice", "already is the public zone example.com", col="example.com", files={CASE: xaas(
+        "DnsZone", "again", f"""\
+  domain: example.com {MARK}
+""")}),
+    Case("record-values-and-target", "give exactly one of values or target", col="zone", files={CASE: xaas(
+        "DnsRecord", "both", f"""\
+  zone: example {MARK}
+  name: both
+  type: A
+  values: [192.0.2.1]
+  target: {{publicIp: spare}}
+""")}),
+    Case("record-target-type", "a Database target makes a CNAME record, not A", col="type", files={CASE: xaas(
+        "DnsRecord", "dba", f"""\
+  zone: example
+  name: dba
+  type: A {MARK}
+  target: {{database: orders, vdc: web}}
+""")}),
+    Case("record-ref-zone", "DnsZone 'exmaple' not found", col="exmaple", fix="did you mean 'example'?",
+         files={CASE: xaas("DnsRecord", "typo", f"""\
+  zone: exmaple {MARK}
+  name: typo
+  type: A
+  values: [192.0.2.1]
+""")}),
+    Case("record-ref-target", "LoadBalancer 'shop-lb' not found in virtual datacenter 'web'", col="shop-lb",
+         edits=[("acme/xaas.yaml", "target: {loadBalancer: web-lb, vdc: web}}",
+                 f"target: {{loadBalancer: shop-lb, vdc: web}}}} {MARK}")]),
+    Case("record-target-no-vdc", "a VirtualMachine target lives in a VDC: name it",
+         edits=[("acme/xaas.yaml", "target: {virtualMachine: web-1, vdc: web}}",
+                 f"target: {{virtualMachine: web-1}}}} {MARK}")]),
+    Case("record-vm-no-public-address", "virtual machine 'app-1' has no public address", col="app-1",
+         files={CASE: vm("app-1", """\
+  template: al2023
+  hardwareProfile: t3.micro
+  nics: [{network: app-b}]
+""") + "---\n" + xaas("DnsRecord", "app", f"""\
+  zone: example
+  name: app
+  type: A
+  target: {{virtualMachine: app-1, vdc: web}} {MARK}
+""")}),
+    Case("record-twice", "already is the A record 'www' of zone 'example'", col="www", files={CASE: xaas(
+        "DnsRecord", "www2", f"""\
+  zone: example
+  name: www {MARK}
+  type: A
+  values: [192.0.2.1]
+""")}),
+    Case("record-bad-ip", "'300.1.1.1' is not a valid IPv4 address", col="zone", files={CASE: xaas(
+        "DnsRecord", "bad", f"""\
+  zone: example {MARK}
+  name: bad
+  type: A
+  values: [300.1.1.1]
+""")}),
 ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from controller.engine.drift import masked, tag_drift
@@ -123,9 +123,10 @@ def diff(graph: Graph, observed: Observed) -> list[Change]:
             changes[nid] = Change(**base, action="create", reason="not in AWS", error=error, fields=shown)
             continue
         error = REGISTRY[node.kind].check(node, live)
-        fields, base["ignored"] = compare(node, live, index)
+        fields, base["ignored"] = compare(_with_known_attrs(node, observed, changes), live, index)
         if not fields:
-            changes[nid] = Change(**base, action="no-op", reason="up to date", error=error)
+            changes[nid] = Change(**base, action="no-op", error=error,
+                                  reason=f"in progress: {live.busy}" if live.busy else "up to date")
         elif not live.derived and (TAG_ADDRESS not in live.tags or (
                 node.adopt == live.aws_id and all(is_tag(f) for f in fields))):
             # untagged, or tagged for another address while the document names this very object (awsId)
@@ -140,19 +141,61 @@ def diff(graph: Graph, observed: Observed) -> list[Change]:
             changes[nid] = Change(**base, action="update", fields=fields, error=error,
                                   reason=f"{', '.join(names)} not as specified")
     _spread_replacements(graph, changes)
+    _follow_replaced_attrs(graph, observed, changes)
     for lid in sorted(observed.live):
         if lid in graph.nodes:
             continue
         live = observed.live[lid]
         changes[lid] = Change(id=lid, kind=live.kind, enterprise=live.tags.get("controller:enterprise", ""),
                               action="delete", reason="not in the specs", aws_id=live.aws_id,
-                              protected=live.protected)
+                              protected=live.protected, error=REGISTRY[live.kind].check_delete(live))
     for dup in observed.duplicates:
         key = f"{dup.id}#{dup.aws_id}"
         changes[key] = Change(id=dup.id, kind=dup.kind, enterprise=dup.tags.get("controller:enterprise", ""),
                               action="delete", aws_id=dup.aws_id, protected=dup.protected,
                               reason=f"duplicate of {observed.live[dup.id].aws_id} (same ownership tag)")
     return list(changes.values())
+
+
+def _known_attrs(value: Any, observed: Observed, changes: dict[str, Change]) -> Any:
+    """A reference to another object's attribute (a VM's public address, a database's endpoint) compares
+    as that attribute's live value while the object stays; a created or replaced object's is not known
+    before apply, so the reference stays and differs from what AWS holds (an update that follows it)."""
+    if isinstance(value, Ref):
+        live = observed.live.get(value.id)
+        ch = changes.get(value.id)
+        if value.attr == "id" or live is None or (ch is not None and ch.action in ("create", "replace", "delete")):
+            return value
+        got = live.attrs.get(value.attr, live.props.get(value.attr))
+        return value if got is None else got
+    if isinstance(value, dict):
+        return {k: _known_attrs(v, observed, changes) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_known_attrs(v, observed, changes) for v in value]
+    return value
+
+
+def _with_known_attrs(node: Node, observed: Observed, changes: dict[str, Change]) -> Node:
+    if not any(r.attr != "id" for f in node.compared for r in refs_in(node.props.get(f))):
+        return node
+    return replace(node, props={f: _known_attrs(v, observed, changes) if f in node.compared else v
+                                for f, v in node.props.items()})
+
+
+def _follow_replaced_attrs(graph: Graph, observed: Observed, changes: dict[str, Change]) -> None:
+    """A node that refers to an attribute of an object replaced by spreading (known only after the loop
+    above) follows it: an update (a DNS record pointing at a VM replaced because its subnet is)."""
+    for nid in graph.order():
+        ch, node = changes[nid], graph.nodes[nid]
+        if ch.action not in ("no-op", "update"):
+            continue
+        for f in sorted(node.compared):
+            hit = [r for r in refs_in(node.props.get(f)) if r.attr != "id" and changes.get(r.id)
+                   and changes[r.id].action == "replace" and all(x.path != f for x in ch.fields)]
+            if hit:
+                live = observed.live.get(nid)
+                ch.fields.append(FieldChange(f, live.props.get(f) if live else None, f"→{hit[0].id}.{hit[0].attr}"))
+                ch.action, ch.reason = "update", f"{f} follows {hit[0].id}, which is replaced"
 
 
 def _spread_replacements(graph: Graph, changes: dict[str, Change]) -> None:

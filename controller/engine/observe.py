@@ -110,10 +110,12 @@ def observe(session: Session, graph: Graph, workers: int = 16) -> Observed:
     out = Observed(enterprises=sorted(session.contexts))
     jobs: list[tuple[Observation, str]] = []
     for name, ctx in sorted(session.contexts.items()):
-        for region in session.enterprises[name].spec.regions:
+        regions = session.enterprises[name].spec.regions
+        for region in regions:
             obs = Observation(ctx, region)
             obs.desired = {i: n for i, n in graph.nodes.items() if n.enterprise == name and n.region == region}
-            jobs.extend((obs, k) for k in REGISTRY)
+            # a global kind (Route 53) is observed once per enterprise: in its first region
+            jobs.extend((obs, k) for k, plugin in REGISTRY.items() if plugin.scope == "regional" or region == regions[0])
 
     def run(job: tuple[Observation, str]) -> list[Live]:
         obs, kind = job

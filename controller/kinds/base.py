@@ -67,6 +67,7 @@ class Live:
     refs: list[str] = field(default_factory=list)  # AWS ids this object depends on (delete order)
     attrs: dict[str, Any] = field(default_factory=dict)  # what other nodes may reference (arn, ...)
     derived: bool = False  # a part of another object (rules of a group, an attachment): no tags of its own
+    busy: str | None = None  # AWS is still working on it (a database `creating`): progress, not drift
 
     @property
     def protected(self) -> bool:
@@ -302,6 +303,9 @@ class Kind:
     set_fields: ClassVar[frozenset[str]] = frozenset()
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     services: ClassVar[tuple[str, ...]] = ("ec2",)
+    # "global": one object per account, not per region (Route 53): observed once per enterprise, in its
+    # first region, and its nodes carry that region.
+    scope: ClassVar[str] = "regional"
     # Whether its objects carry tags of their own (rules of a group, attachments and AMIs do not).
     tagged: ClassVar[bool] = True
     # Ignore paths (docs/tags.md): spec paths (YAML names, [*] for an index) whose prop has another name
@@ -325,6 +329,10 @@ class Kind:
 
     def check(self, node: Node, live: Live | None) -> str | None:
         """A reason this node cannot be applied at all (found while planning), or None."""
+        return None
+
+    def check_delete(self, live: Live) -> str | None:
+        """A reason this object must not be deleted (a zone holding records of others), or None."""
         return None
 
     # helpers for plugins -------------------------------------------------------------------

@@ -219,7 +219,8 @@ class LoadBalancer(Kind):
             }
             out.append(Live(id=ours[arn][TAG_ADDRESS], kind=self.name, aws_id=arn, props=props, tags=ours[arn],
                             refs=[*subnets, *sgs, lb.get("VpcId") or "", *members],
-                            attrs={"dnsName": lb.get("DNSName"), "arn": arn, "listeners": listeners,
+                            attrs={"dnsName": lb.get("DNSName"), "zoneId": lb.get("CanonicalHostedZoneId"),
+                                   "arn": arn, "listeners": listeners,
                                    "targetGroups": {str(g["Port"]): g["TargetGroupArn"] for g in tgs},
                                    "targets": targets}))
         return out
@@ -264,7 +265,7 @@ class LoadBalancer(Kind):
             dns = lb.get("DNSName") or f"elb:{name}"
             out.append(Live(id=ours[name][TAG_ADDRESS], kind=self.name, aws_id=dns, props=props, tags=ours[name],
                             refs=[*props["subnets"], *sgs, lb.get("VPCId") or "", *members],
-                            attrs={"dnsName": dns, "name": name}))
+                            attrs={"dnsName": dns, "name": name, "zoneId": lb.get("CanonicalHostedZoneNameID")}))
         return out
 
     # -- create ----------------------------------------------------------------------------------
@@ -283,9 +284,11 @@ class LoadBalancer(Kind):
                 kwargs["Scheme"] = "internal"
             dns = op.call("create load balancer", elb.create_load_balancer, **kwargs,
                           retry_codes=["InvalidSubnet", "InvalidSecurityGroup"])["DNSName"]
+            zone = (op.call("describe load balancer", elb.describe_load_balancers, LoadBalancerNames=[p["name"]])
+                    ["LoadBalancerDescriptions"][0].get("CanonicalHostedZoneNameID"))
             op.live = Live(id=node.id, kind=self.name, aws_id=dns, tags=ownership_tags(node),
                            props={**p, "listeners": list(p["listeners"]), "members": [], "healthCheck": None},
-                           attrs={"dnsName": dns, "name": p["name"]})
+                           attrs={"dnsName": dns, "name": p["name"], "zoneId": zone})
             self.update(op, ["members", "healthCheck"])
         else:
             v2 = op.client("elbv2")
@@ -298,7 +301,8 @@ class LoadBalancer(Kind):
             arn = lb["LoadBalancerArn"]
             op.live = Live(id=node.id, kind=self.name, aws_id=arn, tags=ownership_tags(node),
                            props={**p, "listeners": [], "members": [], "healthCheck": None},
-                           attrs={"dnsName": lb.get("DNSName"), "arn": arn, "listeners": [], "targetGroups": {},
+                           attrs={"dnsName": lb.get("DNSName"), "zoneId": lb.get("CanonicalHostedZoneId"),
+                                  "arn": arn, "listeners": [], "targetGroups": {},
                                   "targets": {}})
             self._converge_v2(op, ["listeners", "members", "healthCheck"])
         live = op.live

@@ -159,7 +159,7 @@ class VirtualMachine(Kind):
             "state": STATES.get(inst.get("State", {}).get("Name", ""), inst.get("State", {}).get("Name")),
         }
         attrs = {"enis": [n["NetworkInterfaceId"] for n in enis],
-                 "privateIps": [n.get("PrivateIpAddress") for n in enis],
+                 "privateIps": [n.get("PrivateIpAddress") for n in enis], "publicIp": inst.get("PublicIpAddress"),
                  # the root volume and the nics carry the instance's tags: a retag sets them on all
                  "tagged_parts": [n["NetworkInterfaceId"] for n in enis] + ([disk["VolumeId"]] if disk else [])}
         refs = [n.get("SubnetId") for n in enis] + groups
@@ -213,7 +213,8 @@ class VirtualMachine(Kind):
                     Tags=tag_list(ownership_tags(node)), retry_codes=["InvalidNetworkInterfaceID.NotFound"])
         live = Live(id=node.id, kind=self.name, aws_id=iid, tags=tags,
                     props={**p, "secondaryIps": [[] for _ in nics], "state": "deployed"},
-                    attrs={"enis": eni_ids, "privateIps": [n.get("PrivateIpAddress") for n in enis]})
+                    attrs={"enis": eni_ids, "privateIps": [n.get("PrivateIpAddress") for n in enis],
+                           "publicIp": inst.get("PublicIpAddress")})
         live.props.pop("userDataText", None)
         op.live = live
         self.update(op, ["secondaryIps"])

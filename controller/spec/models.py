@@ -30,7 +30,8 @@ API_VERSION = "controller/v1"
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
 # An AWS object id (vpc-..., subnet-..., sg-..., i-..., vol-..., eipalloc-..., key-..., rtb-..., igw-..., nat-...).
-AwsId = Annotated[str, StringConstraints(pattern=r"^[a-z]+-[0-9a-f]{8,17}$")]
+# Also an RDS instance identifier (a Database) and a Route 53 hosted zone id (Z..., a DnsZone).
+AwsId = Annotated[str, StringConstraints(pattern=r"^([a-z]+-[0-9a-f]{8,17}|[a-z][a-z0-9-]{0,62}|Z[A-Z0-9]{1,32})$")]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 # Your own tags (controller/spec/tags.py has AWS's limits); ignore paths (controller/spec/paths.py).
 TagKey = Annotated[str, AfterValidator(check_key)]
@@ -500,6 +501,126 @@ class VpnSpec(Model):
 
 
 # --------------------------------------------------------------------------------------------
+# XaaS: RDS databases, Route 53 zones and records
+
+DB_ENGINES = ("postgres", "mysql", "mariadb")
+Domain = Annotated[str, StringConstraints(
+    max_length=254, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$")]
+
+
+class DatabaseSpec(Model):
+    """An RDS DB instance and its DB subnet group. The master password is AWS-managed (Secrets Manager):
+    there is no field for it, on purpose."""
+
+    engine: Literal["postgres", "mysql", "mariadb"]
+    engine_version: Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+){0,2}$")] | None = None
+    instance_class: Annotated[str, StringConstraints(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.t3.micro"
+    storage_gi_b: Annotated[int, Field(ge=20, le=65536)] = 20
+    storage_type: Literal["gp2", "gp3", "io1", "io2", "standard"] = "gp3"
+    networks: Annotated[list[Name], Field(min_length=1, description=(
+        "the PrivateNetworks of the DB subnet group: RDS needs subnets in at least two availability zones"))]
+    firewall: Name | None = None
+    multi_az: bool = False
+    backup_retention_days: Annotated[int, Field(ge=0, le=35)] = 7
+    master_username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,15}$")] = "dbadmin"
+    skip_final_snapshot: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            given = [k for k in data if isinstance(k, str) and "password" in k.lower()]
+            if given:
+                raise ValueError(f"{given[0]}: the master password is managed by AWS (Secrets Manager), never "
+                                 "written in a document: remove it")
+        return data
+
+    @field_validator("master_username")
+    @classmethod
+    def _not_reserved(cls, v: str) -> str:
+        if v.lower() in ("admin", "postgres", "rdsadmin", "root", "mysql"):
+            raise ValueError(f"{v!r} is reserved by the engine: choose another master user name (e.g. dbadmin)")
+        return v
+
+
+class DnsZoneSpec(Model):
+    domain: Domain
+    private: bool = False
+    vdcs: list[Name] = Field(default=[], description="the VDCs whose VPCs a private zone serves")
+    comment: str | None = None
+
+    @model_validator(mode="after")
+    def _vdcs_for_private(self) -> DnsZoneSpec:
+        if self.private and not self.vdcs:
+            raise ValueError("a private zone serves at least one VDC: list it in vdcs")
+        if not self.private and self.vdcs:
+            raise ValueError("vdcs are for private zones: set private: true or remove vdcs")
+        return self
+
+
+class DnsTarget(Model):
+    """Exactly one: resolved at apply to an IP address, an alias to the load balancer, or the endpoint."""
+
+    public_ip: Name | None = None
+    virtual_machine: Name | None = None
+    load_balancer: Name | None = None
+    database: Name | None = None
+    vdc: Name | None = Field(default=None, description="the VDC of the target (records live outside VDCs)")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DnsTarget:
+        given = [to_camel(k) for k in ("public_ip", "virtual_machine", "load_balancer", "database")
+                 if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of publicIp, virtualMachine, loadBalancer or database"
+                             + (f" (found {', '.join(given)})" if given else ""))
+        return self
+
+    @property
+    def kind(self) -> str:
+        return {"public_ip": "PublicIp", "virtual_machine": "VirtualMachine", "load_balancer": "LoadBalancer",
+                "database": "Database"}[next(k for k in ("public_ip", "virtual_machine", "load_balancer", "database")
+                                             if getattr(self, k) is not None)]
+
+    @property
+    def name(self) -> str:
+        return str(self.public_ip or self.virtual_machine or self.load_balancer or self.database)
+
+
+RecordName = Annotated[str, StringConstraints(pattern=r"^(@|(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)*)$")]
+
+
+class DnsRecordSpec(Model):
+    zone: Name
+    name: RecordName = Field(description="relative to the zone; @ for the apex")
+    type: Literal["A", "AAAA", "CNAME", "TXT", "MX"]
+    ttl: Annotated[int, Field(ge=0, le=2147483647)] = 300
+    values: list[Annotated[str, StringConstraints(min_length=1, max_length=4000)]] | None = None
+    target: DnsTarget | None = None
+
+    @model_validator(mode="after")
+    def _values_or_target(self) -> DnsRecordSpec:
+        if (self.values is None) == (self.target is None):
+            raise ValueError("give exactly one of values or target")
+        if self.values is not None and not self.values:
+            raise ValueError("values is empty: give at least one value")
+        if self.target is not None:
+            want = {"PublicIp": ("A",), "VirtualMachine": ("A",), "LoadBalancer": ("A",),
+                    "Database": ("CNAME",)}[self.target.kind]
+            if self.type not in want:
+                raise ValueError(f"a {self.target.kind} target makes a {want[0]} record, not {self.type}: "
+                                 f"set type: {want[0]}")
+        if self.type == "CNAME" and self.name == "@":
+            raise ValueError("a CNAME cannot be at the zone apex (@): use an A record with a target")
+        if self.type == "CNAME" and self.values is not None and len(self.values) != 1:
+            raise ValueError("a CNAME record has exactly one value")
+        if self.type == "A" and self.values:
+            for v in self.values:
+                _ip(v)
+        return self
+
+
+# --------------------------------------------------------------------------------------------
 # Kinds
 
 
@@ -509,6 +630,9 @@ class KindInfo(BaseModel):
     spec: type[Model]
     enterprise: bool  # metadata.enterprise required
     vdc: Literal["required", "optional", "forbidden"]
+    # no AWS object that takes tags (an AMI the controller does not own, a Route 53 record): metadata.tags is
+    # an error rather than a silent no-op
+    tags: bool = True
 
 
 KINDS: dict[str, KindInfo] = {
@@ -522,9 +646,12 @@ KINDS: dict[str, KindInfo] = {
         KindInfo(name="Volume", spec=VolumeSpec, enterprise=True, vdc="optional"),
         KindInfo(name="PublicIp", spec=PublicIpSpec, enterprise=True, vdc="optional"),
         KindInfo(name="User", spec=UserSpec, enterprise=True, vdc="forbidden"),
-        KindInfo(name="Template", spec=TemplateSpec, enterprise=True, vdc="forbidden"),
+        KindInfo(name="Template", spec=TemplateSpec, enterprise=True, vdc="forbidden", tags=False),
         KindInfo(name="LoadBalancer", spec=LoadBalancerSpec, enterprise=True, vdc="required"),
         KindInfo(name="Vpn", spec=VpnSpec, enterprise=True, vdc="required"),
+        KindInfo(name="Database", spec=DatabaseSpec, enterprise=True, vdc="required"),
+        KindInfo(name="DnsZone", spec=DnsZoneSpec, enterprise=True, vdc="forbidden"),
+        KindInfo(name="DnsRecord", spec=DnsRecordSpec, enterprise=True, vdc="forbidden", tags=False),
     ]
 }
 

@@ -242,6 +242,11 @@ def parse_document(doc: Document) -> tuple[Resource | None, list[Diagnostic]]:
 
 
 @functools.lru_cache(maxsize=65536)
+def to_camel_key(kind: str) -> str:
+    """`PublicIp` -> `publicIp`: the target key that names a kind."""
+    return kind[0].lower() + kind[1:]
+
+
 def _net(cidr: str) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(cidr)
 
@@ -339,6 +344,11 @@ class Validator:
                     if why:
                         self.error(r, ("spec", "ignore", i, "paths", j), f"{rule.kind}: {why}",
                                    "a typo here would hide drift: fix or remove the path")
+            return
+        if not KINDS[r.kind].tags:
+            if r.metadata.tags:
+                self.error(r, ("metadata", "tags"), f"a {r.kind} has no AWS object that takes tags",
+                           "remove metadata.tags (the enterprise's defaultTags do not apply to it either)")
             return
         tags = self.catalog.tags_of(r)
         extra = 1 if getattr(r.spec, "user_data", None) is not None else 0  # the user-data digest tag
@@ -672,6 +682,77 @@ class Validator:
                                          "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/3")):
             self.error(r, ("spec", "remoteAddress"), f"{addr} is not a public address: a site-to-site VPN needs "
                        "the remote gateway's public IP")
+
+    def check_Database(self, r: Resource) -> None:
+        vdc = self._vdc(r)
+        if vdc is None:
+            return
+        s, ent = r.spec, r.metadata.enterprise
+        zones: set[str] = set()
+        resolved = True
+        for i, n in enumerate(s.networks):
+            net = self.catalog.get("PrivateNetwork", n, ent, r.vdc)
+            resolved = self.ref(r, ("spec", "networks", i), "PrivateNetwork", n, net, r.vdc) and resolved
+            if net:
+                zones.add(net.spec.availability_zone or vdc_zone(vdc.spec))
+        if resolved and len(zones) < 2:
+            other = sorted({f"{vdc.spec.region}{c}" for c in "abc"} - zones)[0]
+            self.error(r, ("spec", "networks"), f"a database needs networks in at least two availability zones "
+                       f"(RDS requires it for the DB subnet group), and these are all in {', '.join(sorted(zones))}",
+                       f"add a PrivateNetwork with availabilityZone: {other} to the VDC and list it in networks")
+        if s.firewall:
+            self.ref(r, ("spec", "firewall"), "Firewall", s.firewall,
+                     self.catalog.get("Firewall", s.firewall, ent, r.vdc), r.vdc)
+        if s.storage_type in ("io1", "io2") and s.storage_gi_b < 100:
+            self.error(r, ("spec", "storageGiB"), f"{s.storage_type} storage starts at 100 GiB",
+                       "set storageGiB: 100 or more, or use gp3")
+
+    def check_DnsZone(self, r: Resource) -> None:
+        if self._enterprise(r) is None:
+            return
+        for i, v in enumerate(r.spec.vdcs):
+            self.ref(r, ("spec", "vdcs", i), "VirtualDatacenter", v,
+                     self.catalog.get("VirtualDatacenter", v, r.metadata.enterprise))
+        same = [z for z in self.catalog.of_kind("DnsZone") if z.enterprise == r.enterprise and z is not r
+                and z.spec.domain.rstrip(".") == r.spec.domain.rstrip(".") and z.spec.private == r.spec.private]
+        if same and (same[0].file, same[0].line) < (r.file, r.line):
+            self.error(r, ("spec", "domain"), f"zone {same[0].name!r} ({same[0].file}:{same[0].line}) already "
+                       f"is the {'private' if r.spec.private else 'public'} zone {r.spec.domain}",
+                       "use one DnsZone document per domain")
+
+    def check_DnsRecord(self, r: Resource) -> None:
+        if self._enterprise(r) is None:
+            return
+        s, ent = r.spec, r.metadata.enterprise
+        self.ref(r, ("spec", "zone"), "DnsZone", s.zone, self.catalog.get("DnsZone", s.zone, ent))
+        same = [d for d in self.catalog.of_kind("DnsRecord") if d.enterprise == r.enterprise and d is not r
+                and (d.spec.zone, d.spec.name, d.spec.type) == (s.zone, s.name, s.type)]
+        if same and (same[0].file, same[0].line) < (r.file, r.line):
+            self.error(r, ("spec", "name"), f"record {same[0].name!r} ({same[0].file}:{same[0].line}) already is "
+                       f"the {s.type} record {s.name!r} of zone {s.zone!r}", "merge their values into one document")
+        t = s.target
+        if t is None:
+            return
+        kind, name = t.kind, t.name
+        if kind != "PublicIp" and not t.vdc:
+            self.error(r, ("spec", "target"), f"a {kind} target lives in a VDC: name it",
+                       "add vdc: NAME to the target")
+            return
+        if t.vdc and self.catalog.get("VirtualDatacenter", t.vdc, ent) is None:
+            self.ref(r, ("spec", "target", "vdc"), "VirtualDatacenter", t.vdc, None)
+            return
+        path = ("spec", "target", to_camel_key(kind))
+        found = self.catalog.public_ip(ent, t.vdc, name) if kind == "PublicIp" else self.catalog.get(kind, name, ent, t.vdc)
+        if not self.ref(r, path, kind, name, found, t.vdc, or_enterprise=kind == "PublicIp") or found is None:
+            return
+        if kind == "VirtualMachine":
+            nic = found.spec.nics[0]
+            net = self.catalog.get("PrivateNetwork", nic.network, ent, t.vdc)
+            if not nic.public_ip and not (net and net.spec.internet_gateway):
+                self.error(r, path, f"virtual machine {name!r} has no public address (its first nic has no publicIp "
+                           "and is not on a public network)", "give the VM's first nic a publicIp")
+            elif found.spec.state == "undeployed":
+                self.error(r, path, f"virtual machine {name!r} is undeployed: it has no address to point to")
 
     # -- across resources
 
