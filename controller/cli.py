@@ -1,8 +1,9 @@
 """The `controller` entry point: build the parser from controller.commands, run one command.
 
-Exit codes follow SPEC.md: validate 0/1; plan 0 (no changes) / 2 (changes) / 1 (error); apply 0/1.
-No command prints a traceback for bad input: errors name file, line and field, or the resource
-address and the AWS operation.
+Exit codes follow SPEC.md: validate 0/1; plan 0 (no changes) / 2 (changes) / 1 (error); apply 0/1;
+64 for a command line that cannot be parsed, whatever the command (docs/limits.md). No command prints
+a traceback for bad input: errors name file, line and field, or the resource address and the AWS
+operation, in one line, with no part of a credential in it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 DESCRIPTION = """\
 Keeps your AWS virtual datacenters the way your YAML says. Describe each tenant's VPCs, networks,
@@ -38,15 +40,38 @@ FIRST = ("validate", "plan", "apply", "daemon")
 LAST = ("schemas", "local-aws")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a usage error of its own exit code (64, not 2: for `plan` 2 means "changes"), in
+    one line, and integer and float options that take only ASCII, non-negative numbers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from controller.commands import count, seconds
+
+        super().__init__(*args, **kwargs)
+        self.register("type", int, count)  # `type=int` anywhere (groups share the registry) means count
+        self.register("type", float, seconds)
+
+    def error(self, message: str) -> NoReturn:
+        from controller.commands import EXIT_USAGE
+
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_printable(message)} (see `{self.prog} --help`)\n")
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from controller.commands import load_all
 
-    parser = argparse.ArgumentParser(prog="controller", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="controller", description=DESCRIPTION, epilog=EPILOG,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--specs", default="specs", help="spec directory (default: specs/)")
+    common.add_argument("--allow-empty", action="store_true",
+                        help="a spec directory with no document is not an error (it plans nothing)")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
     commands = load_all()
     order = [n for n in FIRST if n in commands] + [n for n in commands if n not in FIRST + LAST] \

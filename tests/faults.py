@@ -2,7 +2,9 @@
 
 moto is instant and never throttles; AWS does both. Tests point the CLI at this proxy and add
 rules: answer an action (EC2 `Action=`, or a JSON `X-Amz-Target`) with an AWS error some number of
-times, or add latency. Everything else is forwarded unchanged.
+times, add latency, or edit the body of the real answer; or hold the Nth request of an action until
+the test lets it go (a crash test kills the client while its request is in flight). Everything else is
+forwarded unchanged.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import http.client
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -24,6 +27,20 @@ class Rule:
     match: str = ""  # only requests whose body contains this
     latency_ms: int = 0
     hits: int = 0
+    # code "": no error; the real answer is forwarded, through this edit of its body (a field moto lacks)
+    rewrite: Callable[[bytes], bytes] | None = None
+
+
+@dataclass
+class Hold:
+    """The `nth` request of `action` waits in the proxy: `reached` is set when it arrives, and it goes
+    on to AWS once `release` is set (so AWS makes the object although its client may be gone)."""
+
+    action: str
+    nth: int
+    reached: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    forwarded: threading.Event = field(default_factory=threading.Event)  # AWS has answered it
 
 
 class FaultProxy:
@@ -32,6 +49,8 @@ class FaultProxy:
         self.rules: list[Rule] = []
         self.lock = threading.Lock()
         self.seen: list[str] = []
+        self.holds: list[Hold] = []
+        self._local = threading.local()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,6 +63,10 @@ class FaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 action = proxy.action_of(self.path, self.headers, body)
                 rule = proxy.take(action, body)
+                held = proxy.held()
+                for h in held:
+                    h.reached.set()
+                    h.release.wait(120)
                 if rule and rule.latency_ms:
                     time.sleep(rule.latency_ms / 1000)
                 if rule and rule.code:
@@ -61,6 +84,10 @@ class FaultProxy:
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
+                for h in held:
+                    h.forwarded.set()
+                if rule and rule.rewrite:
+                    data = rule.rewrite(data)
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -88,11 +115,27 @@ class FaultProxy:
     def take(self, action: str, body: bytes) -> Rule | None:
         with self.lock:
             self.seen.append(action)
+            n = self.seen.count(action)
+            self._local.held = [h for h in self.holds if h.action == action and h.nth == n]
             for r in self.rules:
                 if r.action in (action, "*") and (not r.match or r.match.encode() in body) and (r.times < 0 or r.hits < r.times):
                     r.hits += 1
                     return r
         return None
+
+    def hold(self, action: str, nth: int = 1) -> Hold:
+        h = Hold(action, nth)
+        with self.lock:
+            self.holds.append(h)
+        return h
+
+    def count(self, action: str) -> int:
+        with self.lock:
+            return self.seen.count(action)
+
+    def held(self) -> list[Hold]:
+        """The holds that this thread's request (the last one `take` saw here) is the Nth request of."""
+        return getattr(self._local, "held", [])
 
     def add(self, rule: Rule) -> Rule:
         with self.lock:
@@ -105,4 +148,6 @@ class FaultProxy:
             self.seen.clear()
 
     def stop(self) -> None:
+        for h in self.holds:
+            h.release.set()
         self.server.shutdown()

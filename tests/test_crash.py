@@ -1,7 +1,11 @@
 """kill -9 of an apply at several points, then a re-run: it converges, with no duplicate anything.
 
-moto ignores ClientToken, so what is tested here is the controller's own idempotency: tags set at
-creation, and the observe before every apply that finds what an interrupted run made.
+The kill lands on a request, not on a wall-clock time: the fault proxy holds the Nth request of an
+action (RunInstances, CreateVolume, AllocateAddress...), the test kills the apply while it waits for
+the answer, then lets the request go on to AWS, so the object exists although the apply that asked
+for it never learnt its id. moto ignores ClientToken, so what is tested here is the controller's own
+idempotency: tags set at creation, and the observe before every apply that finds what an
+interrupted run made.
 """
 
 from __future__ import annotations
@@ -10,13 +14,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.faults import FaultProxy, Rule
+from tests.faults import FaultProxy
 from tests.helpers import client, enterprise_doc, write_specs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,19 +112,30 @@ def owned_counts() -> Counter[tuple[str, str]]:
     return counts
 
 
-@pytest.mark.parametrize("kill_after", [0.6, 1.5, 2.5, 4.0], ids=lambda s: f"kill-after-{s}s")
-def test_apply_killed_then_rerun_converges_without_duplicates(aws, cli, tmp_path: Path, kill_after: float):
+KILL_POINTS = [("CreateSecurityGroup", 2), ("CreateNatGateway", 1), ("AllocateAddress", 2), ("RunInstances", 2),
+               ("CreateVolume", 1), ("AssociateAddress", 1)]
+
+
+@pytest.mark.parametrize(("action", "nth"), KILL_POINTS, ids=lambda v: str(v))
+def test_apply_killed_then_rerun_converges_without_duplicates(aws, cli, tmp_path: Path, action: str, nth: int):
     estate = ESTATE + (VM_PARTS if _has_vm_kinds() else "")
     specs = write_specs(tmp_path / "specs", {"ent.yaml": enterprise_doc(), "estate.yaml": estate})
     proxy = FaultProxy(aws.url)
-    proxy.add(Rule("*", code="", times=-1, latency_ms=60))  # AWS is slow: give the kill something to cut
+    hold = proxy.hold(action, nth)
     try:
-        env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url}
+        env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url, "PYTHONUNBUFFERED": "1"}
         p = subprocess.Popen([sys.executable, "-m", "controller", "apply", "--specs", str(specs), "--auto-approve",
-                              "--parallelism", "4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(kill_after)
+                              "--parallelism", "4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        reached = hold.reached.wait(240)
         p.send_signal(signal.SIGKILL)
-        p.wait()
+        out, err = p.communicate(timeout=60)
+        assert reached, f"the apply never sent {action} #{nth}:\n{out}{err}"
+        # killed mid-apply: by the signal (not exited), after the apply started, before its report
+        assert p.returncode == -signal.SIGKILL, (p.returncode, out, err)
+        assert "Applying:" in out and "Apply complete" not in out, out
+        hold.release.set()  # the request reaches AWS after its client died
+        assert hold.forwarded.wait(60), f"the held {action} never reached AWS"
     finally:
         proxy.stop()
     r = cli("apply", "--specs", str(specs), "--auto-approve")
@@ -130,7 +144,7 @@ def test_apply_killed_then_rerun_converges_without_duplicates(aws, cli, tmp_path
     assert r.code == 0, r.out
     counts = owned_counts()
     dupes = {a: n for a, n in counts.items() if n > 1}
-    assert dupes == {}, f"duplicates after kill -9 at {kill_after}s: {dupes}"
+    assert dupes == {}, f"duplicates after kill -9 at {action} #{nth}: {dupes}"
     assert counts[("nat", "acme/web/NatGateway/nat")] == 1
     assert counts[("eip", "acme/web/NatGateway/nat")] == 1, "the NAT gateway's own Elastic IP, allocated once"
     if _has_vm_kinds():

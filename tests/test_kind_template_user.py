@@ -49,11 +49,13 @@ def test_template_whose_ami_does_not_exist_is_a_plan_error(aws, cli, tmp_path: P
     })
     r = cli("plan", "--specs", str(specs))
     assert r.code == 1, r.out + r.err
-    assert f"AMI {missing} does not exist in region us-east-1" in r.out
+    assert f"Template acme/Template/gone: AMI {missing} is gone or not visible to this account in region us-east-1" \
+        in r.out.replace("\n      ", " ")
     r = cli("plan", "--specs", str(specs), "--json")
     assert r.code == 1
     errors = {c["id"]: c["error"] for c in json.loads(r.out)["changes"] if c["error"]}
-    assert errors == {"acme/Template/gone": f"AMI {missing} does not exist in region us-east-1"}
+    assert list(errors) == ["acme/Template/gone"]
+    assert errors["acme/Template/gone"].startswith(f"Template acme/Template/gone: AMI {missing} is gone or not visible")
     r = cli("apply", "--specs", str(specs), "--auto-approve")
     assert r.code == 1
     assert "acme/Template/gone" in r.err + r.out and "nothing was changed" in r.err + r.out

@@ -143,6 +143,8 @@ def test_empty_and_non_yaml_files(tmp_path: Path, cli) -> None:
     (d / ".hidden").mkdir()
     (d / ".hidden" / "x.yaml").write_text("{{{")
     run = cli("validate", "--specs", "specs")
+    assert run.code == 1 and "holds no document (only empty files)" in run.err, run.err
+    run = cli("validate", "--specs", "specs", "--allow-empty")
     assert run.code == 0, run.err
     assert run.out.startswith("valid: 0 documents")
 
@@ -153,5 +155,5 @@ def test_binary_file_is_an_error_not_a_crash(tmp_path: Path, cli) -> None:
     (d / "blob.yaml").write_bytes(b"\xff\xfe\x00garbage")
     run = cli("validate", "--specs", "specs")
     assert run.code == 1
-    assert "specs/blob.yaml:1:1: error: cannot read file" in run.err
+    assert "specs/blob.yaml:1:1: error: UTF-16 text: spec files are UTF-8" in run.err  # \xff\xfe: a UTF-16 BOM
     assert "Traceback" not in run.err

@@ -20,8 +20,37 @@ if TYPE_CHECKING:
     from controller.spec.validate import Specs
 
 Command = Callable[[argparse.Namespace], int]
+EXIT_USAGE = 64  # a command line that cannot be parsed (sysexits EX_USAGE); 2 is `plan`'s "changes"
+
+
+def count(text: str) -> int:
+    """An integer option: ASCII digits only (int() takes '２２'), not negative."""
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected a whole number (0, 1, 2, ...), got {text!r}")
+    return int(text)
+
+
+def positive(text: str) -> int:
+    """An integer option that must be at least 1 (parallelism, workers)."""
+    n = count(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {text!r}")
+    return n
+
+
+def seconds(text: str) -> float:
+    """A duration option: a finite number of seconds, not negative."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (text.isascii() and math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds (e.g. 30 or 0.5), got {text!r}")
+    return value
 COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
-MODULES = ("validate", "plan", "onboard", "billing", "daemon", "local_aws")
+MODULES = ("validate", "plan", "onboard", "catalog", "billing", "daemon", "local_aws")
 
 
 def command(name: str, help: str) -> Callable[[Callable[[argparse.ArgumentParser], None]], Callable[[Command], Command]]:
@@ -50,17 +79,22 @@ def print_diagnostics(diags: Sequence[Diagnostic], as_json: bool = False) -> Non
     for d in diags:
         print(d.render(), file=sys.stderr)
     errors = sum(d.severity == "error" for d in diags)
-    files = len({d.file for d in diags})
-    print(f"{errors} error(s) in {files} file(s)", file=sys.stderr)
+    warnings = len(diags) - errors
+    files = len({d.file for d in diags if d.severity == "error"})
+    if errors:
+        print(f"{errors} error(s) in {files} file(s)" + (f", {warnings} warning(s)" if warnings else ""),
+              file=sys.stderr)
+    elif warnings:
+        print(f"{warnings} warning(s)", file=sys.stderr)
 
 
-def load_or_report(specs_dir: str | Path) -> Specs | None:
+def load_or_report(specs_dir: str | Path, allow_empty: bool = False) -> Specs | None:
     """The specs, loaded and validated; or None after printing why (nothing may be planned then)."""
     from controller.spec.diagnostics import SpecError
     from controller.spec.validate import load_specs
 
     try:
-        return load_specs(Path(specs_dir))
+        return load_specs(Path(specs_dir), allow_empty)
     except SpecError as e:
         print_diagnostics(e.diagnostics)
         print("nothing was planned: every spec file must load and validate first", file=sys.stderr)

@@ -54,7 +54,7 @@ def cmd_billing(args: argparse.Namespace) -> int:
     from controller.spec.validate import load_specs
 
     try:
-        specs = load_specs(Path(args.specs))
+        specs = load_specs(Path(args.specs), args.allow_empty)
     except SpecError as e:
         print_diagnostics(e.diagnostics)
         return 1

@@ -17,13 +17,13 @@ from controller.errors import ConfigError
 OWN_HEADER = "# Written by `controller onboard`"
 
 
-def open_enterprise(specs_dir: Path, enterprise: str) -> tuple[Any, Any, Any]:
+def open_enterprise(specs_dir: Path, enterprise: str, purpose: str = "onboarding") -> tuple[Any, Any, Any]:
     """(specs, session, enterprise resource): the specs must load, and name the enterprise."""
     from controller.engine.observe import Session, select_enterprises
 
     specs = load_or_report(specs_dir)
     if specs is None:
-        raise ConfigError("the specs must validate before onboarding (they hold the enterprise's credentials)")
+        raise ConfigError(f"the specs must validate before {purpose} (they hold the enterprise's credentials)")
     names = select_enterprises(specs.catalog, enterprise)
     session = Session.open(specs.catalog, names)
     return specs, session, session.enterprises[enterprise]

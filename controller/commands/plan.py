@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controller.commands import command, load_or_report
+from controller.commands import command, load_or_report, positive
 from controller.engine.guard import DEFAULT_MAX_DELETES, DeleteLimitError, check_plan
 from controller.errors import ConfigError
 
@@ -34,7 +34,7 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="save the plan to FILE (apply it later with `controller apply FILE`)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON (format in docs/plan-format.md)")
     p.add_argument("--all", action="store_true", help="also list objects that are up to date")
-    p.add_argument("--parallelism", type=int, default=10, help="parallel AWS calls (default 10)")
+    p.add_argument("--parallelism", type=positive, default=10, help="parallel AWS calls (default 10)")
 
 
 @command("plan", "show what apply would change in AWS, and why")(_plan_args)
@@ -45,7 +45,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         from controller.engine.plan import check_out_path
 
         check_out_path(Path(args.out))
-    specs = load_or_report(args.specs)
+    specs = load_or_report(args.specs, args.allow_empty)
     if specs is None:
         return 1
     from controller.engine.plan import make_plan
@@ -71,7 +71,7 @@ def _apply_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--enterprise", help="apply only this enterprise")
     _target_args(p)
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--parallelism", type=int, default=10, help="objects changed at once (default 10)")
+    p.add_argument("--parallelism", type=positive, default=10, help="objects changed at once (default 10)")
     p.add_argument("--max-deletes", type=int, default=DEFAULT_MAX_DELETES,
                    help=f"refuse a plan that deletes or replaces more objects than this (default {DEFAULT_MAX_DELETES})")
     p.add_argument("--allow-deletes", action="store_true", help="lift the --max-deletes guard")
@@ -89,7 +89,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from controller.render.human import console
 
     saved = Plan.load(Path(args.plan_file)) if args.plan_file else None  # a bad file fails before anything
-    specs = load_or_report(args.specs)
+    specs = load_or_report(args.specs, args.allow_empty)
     if specs is None:
         return 1
     out = console()
@@ -125,7 +125,7 @@ def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str
         raise ConfigError(f"{e}. Check the plan, then pass --allow-deletes (or a higher --max-deletes)") from None
     if not plan.has_changes:
         if args.json:
-            print(json.dumps({"outcomes": [], "summary": {}, "failed": 0}))
+            print(json.dumps({"planned": 0, "outcomes": [], "summary": {}, "failed": 0, "skipped": 0}))
         return 0
     if not args.auto_approve and saved is None:
         if not sys.stdin.isatty():
@@ -142,14 +142,15 @@ def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str
             applier = Applier(planned.session, planned.graph, planned.observed, args.parallelism, on_event=progress)
             report = applier.apply(plan.changes)
     if args.json:
-        print(json.dumps(_report_json(report), indent=2))
+        print(json.dumps(_report_json(report, len(plan.actionable)), indent=2))
     else:
         render_report(report, out)
     return 1 if report.failed else 0
 
 
-def _report_json(report: Report) -> dict[str, object]:
+def _report_json(report: Report, planned: int) -> dict[str, object]:
     return {
+        "planned": planned,
         "seconds": round(report.seconds, 3),
         "api_calls": report.api_calls,
         "summary": report.counts(),

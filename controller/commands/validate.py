@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from controller.commands import command, print_diagnostics
@@ -16,15 +17,18 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     from controller.spec.validate import validate_tree
 
-    specs, diags = validate_tree(Path(args.specs))
+    specs, diags = validate_tree(Path(args.specs), args.allow_empty)
     if diags:
         print_diagnostics(diags, args.json)
         return 1
     assert specs is not None
-    if args.json:
-        print("[]")
-    else:
-        print(specs.summary())
+    if args.json:  # the warnings (an empty list: nothing to say)
+        print_diagnostics(specs.warnings, as_json=True)
+        return 0
+    print(specs.summary())
+    if specs.warnings:  # warnings never change the exit code
+        print_diagnostics(specs.warnings)
+    print(specs.hardware_note(), file=sys.stderr)
     return 0
 
 

@@ -28,7 +28,7 @@ from controller.daemon.lease import LeaseKeeper, LeaseTable
 from controller.daemon.metrics import Metrics
 from controller.daemon.queue import WorkQueue
 from controller.engine.apply import Applier, Outcome
-from controller.engine.diff import Change
+from controller.engine.diff import Action, Cause, Change
 from controller.engine.guard import DeleteLimitError, check_plan
 from controller.engine.observe import Session, desired
 from controller.engine.plan import make_plan
@@ -36,8 +36,6 @@ from controller.errors import ControllerError
 from controller.logs import get_logger
 from controller.spec.diagnostics import SpecError
 from controller.spec.validate import Specs, load_specs
-
-PRUNE_REASON = "not in the specs"
 
 
 @dataclass
@@ -327,13 +325,13 @@ class Daemon:
         new_commit = st.applied_digest != digest
         changes = planned.plan.changes
         if not pol.prune:
-            pruned = [c for c in changes if c.action == "delete" and c.reason == PRUNE_REASON]
+            pruned = [c for c in changes if c.cause == Cause.NOT_IN_SPECS]
             for c in pruned:
                 self.metrics.withheld.labels(name, "delete", "prune").inc()
                 log.warning("prune_withheld", address=c.id, action="delete", aws_id=c.aws_id,
                             reason=f"{c.reason}; prune is off, so it is kept")
-            changes = [c for c in changes if not (c.action == "delete" and c.reason == PRUNE_REASON)]
-        actionable = [c for c in changes if c.action != "no-op"]
+            changes = [c for c in changes if c.cause != Cause.NOT_IN_SPECS]
+        actionable = [c for c in changes if c.action != Action.NOOP]
         if actionable and not new_commit:
             self.metrics.drift.labels(name).inc(len(actionable))
             for c in actionable:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from controller.engine.diff import TAGS, Change, is_tag
+from controller.engine.diff import TAGS, Action, Change, is_tag
 from controller.engine.drift import masked
 from controller.engine.observe import Observed, Session, kind_of
 from controller.errors import ResourceError
@@ -37,6 +37,8 @@ class Outcome:
 
 @dataclass
 class Report:
+    """One outcome per actionable change of the plan, in the plan's order."""
+
     outcomes: list[Outcome] = field(default_factory=list)
     seconds: float = 0.0
     api_calls: int = 0
@@ -57,38 +59,81 @@ class Report:
         return out
 
 
-def walk(tasks: dict[str, tuple[set[str], Callable[[], Outcome]]], parallelism: int,
-         on_done: Callable[[Outcome], None] = lambda o: None) -> dict[str, Outcome]:
-    """Run tasks after their dependencies; a failure skips everything downstream of it."""
+@dataclass
+class Task:
+    """One step of one change. `after`: tasks whose failure skips this one; `later_than`: tasks it only
+    waits for (their failure does not matter to it). `label` names it in a reason (the address)."""
+
+    label: str
+    run: Callable[[], Outcome]
+    after: set[str] = field(default_factory=set)
+    later_than: set[str] = field(default_factory=set)
+    fail: Callable[[str, str], Outcome] | None = None  # (status, detail) -> the outcome it gets unrun
+
+
+def walk(tasks: dict[str, Task], parallelism: int, on_done: Callable[[Outcome], None] = lambda o: None
+         ) -> dict[str, Outcome]:
+    """Run every task after what it waits for; every task gets exactly one outcome.
+
+    A failed or skipped task skips the tasks that need it (`after`). Tasks that can never start (a
+    dependency cycle) fail with the cycle as their reason, and the walk goes on with the rest; a task
+    that raises fails with the exception as its reason.
+    """
     results: dict[str, Outcome] = {}
-    deps = {k: {d for d in ds if d in tasks} for k, (ds, _) in tasks.items()}
+    need = {k: {d for d in t.after if d in tasks and d != k} for k, t in tasks.items()}
+    wait_for = {k: need[k] | {d for d in t.later_than if d in tasks and d != k} for k, t in tasks.items()}
     pending = set(tasks)
     running: dict[Future[Outcome], str] = {}
+
+    def settle(k: str, status: str, detail: str) -> None:
+        t = tasks[k]
+        results[k] = t.fail(status, detail) if t.fail else Outcome(k, "", status, detail)
+        on_done(results[k])
+        pending.discard(k)
+
     with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
         while pending or running:
             progressed = False
             for k in sorted(pending):
-                bad = [d for d in deps[k] if d in results and results[d].status != "done"]
+                bad = sorted(d for d in need[k] if d in results and results[d].status != "done")
                 if bad:
-                    why = results[bad[0]]
-                    results[k] = Outcome(k, "", "skipped", f"because {bad[0]} {why.status}")
-                    on_done(results[k])
-                    pending.discard(k)
+                    settle(k, "skipped", f"because {tasks[bad[0]].label} {results[bad[0]].status}")
                     progressed = True
-                elif all(d in results for d in deps[k]):
-                    running[pool.submit(tasks[k][1])] = k
+                elif all(d in results for d in wait_for[k]):
+                    running[pool.submit(tasks[k].run)] = k
                     pending.discard(k)
                     progressed = True
             if progressed and pending:
                 continue
             if not running:
+                if pending:  # nothing runs and nothing can start: a cycle
+                    cycle = _cycle(sorted(pending), wait_for, results)
+                    names = " -> ".join(c for c in [*cycle, cycle[0]])
+                    for c in cycle:
+                        settle(c, "failed", f"dependency cycle, nothing was done: {names}")
+                    continue
                 break
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for f in done:
                 k = running.pop(f)
-                results[k] = f.result()
+                try:
+                    results[k] = f.result()
+                except Exception as e:  # a task must not lose its outcome (nor the others theirs)
+                    pending.add(k)
+                    settle(k, "failed", f"internal error: {type(e).__name__}: {e}")
+                    continue
                 on_done(results[k])
     return results
+
+
+def _cycle(stuck: list[str], wait_for: dict[str, set[str]], results: dict[str, Outcome]) -> list[str]:
+    """A cycle among the tasks that wait for each other (following unfinished dependencies)."""
+    seen: list[str] = []
+    k = stuck[0]
+    while k not in seen:
+        seen.append(k)
+        k = sorted(d for d in wait_for[k] if d not in results)[0]
+    return seen[seen.index(k):]
 
 
 class Applier:
@@ -97,6 +142,7 @@ class Applier:
         self.session = session
         self.graph = graph
         self.live: dict[str, Live] = dict(observed.live)
+        self.duplicates = {(d.id, d.aws_id): d for d in observed.duplicates}
         self.parallelism = parallelism
         self.on_event = on_event
         self.lock = threading.Lock()
@@ -142,15 +188,15 @@ class Applier:
                 target = self._live_for_delete(ch)
                 if target is not None:
                     kind.delete(self.op(ch.id, target))
-                if ch.action == "delete":
+                if ch.action == Action.DELETE:
                     with self.lock:
                         if self.live.get(ch.id) is target:
                             self.live.pop(ch.id, None)
                 log.info("resource_deleted", aws_id=ch.aws_id)
-                return Outcome(ch.id, ch.action, "done", "deleted" if ch.action == "delete" else "old one deleted",
+                return Outcome(ch.id, ch.action, "done", "deleted" if ch.action == Action.DELETE else "old one deleted",
                                time.monotonic() - started, ch.aws_id)
             node = self.graph.nodes[ch.id]
-            if ch.action in ("create", "replace"):
+            if ch.action in (Action.CREATE, Action.REPLACE):
                 op = self.op(ch.id, None)
                 new = kind.create(op)
                 new.attrs.setdefault("region", node.region)
@@ -168,7 +214,7 @@ class Applier:
             if rest:
                 kind.update(op, rest)
             log.info("resource_updated", aws_id=live.aws_id, fields=fields)
-            return Outcome(ch.id, ch.action, "done", "adopted" if ch.action == "adopt" else f"updated {', '.join(fields)}",
+            return Outcome(ch.id, ch.action, "done", "adopted" if ch.action == Action.ADOPT else f"updated {', '.join(fields)}",
                            time.monotonic() - started, live.aws_id)
         except ResourceError as e:
             log.warning("resource_failed", error=str(e))
@@ -181,7 +227,8 @@ class Applier:
     def _live_for_delete(self, ch: Change) -> Live | None:
         live = self.live.get(ch.id)
         if live is not None and ch.aws_id and live.aws_id != ch.aws_id:
-            return Live(id=ch.id, kind=live.kind, aws_id=ch.aws_id, tags=live.tags, props={}, attrs={})
+            dup = self.duplicates.get((ch.id, ch.aws_id))
+            return dup or Live(id=ch.id, kind=live.kind, aws_id=ch.aws_id, tags=live.tags, props={}, attrs={})
         return live
 
     def retag(self, op: Op, tags: Mapping[str, str | None], live: Live) -> None:
@@ -205,41 +252,104 @@ class Applier:
     # -- the whole plan
 
     def apply(self, changes: list[Change]) -> Report:
+        """Carry out every actionable change; one outcome each, in the plan's order.
+
+        Each change is one task, a replacement two (delete the old object, create the new one). Tasks
+        wait on tasks, keyed by change (address, action, AWS id), never by AWS id alone:
+        - a delete waits for the deletes of the objects that refer to it (bottom-up), and for the
+          updates of objects that still refer to it now (an update that drops a reference to a
+          deleted group runs before the group's delete);
+        - a create or update waits for the creates and updates of what it refers to (top-down), and
+          for every delete (deleted objects free names and address ranges), except the updates a
+          delete waits for and what those need;
+        - the new half of a replacement waits for its old half.
+        """
         started = time.monotonic()
         calls_before = self.session.counter.total
-        outcomes: dict[str, Outcome] = {}
-        todo = [c for c in changes if c.action != "no-op"]
-        # phase 1: deletes (and the old half of replacements), dependents before what they depend on
-        deletes = {self._key(c): c for c in todo if c.action in ("delete", "replace")}
-        del_deps: dict[str, set[str]] = {k: set() for k in deletes}
-        by_aws = {c.aws_id: k for k, c in deletes.items() if c.aws_id}
-        for k, c in deletes.items():
-            live = self.live.get(c.id)
-            for ref in (live.refs if live else []):
-                target = by_aws.get(ref)
-                if target and target != k:
-                    del_deps[target].add(k)  # the referenced object waits for its dependents' deletes
-        res = walk({k: (del_deps[k], partial(self.run_change, c, "delete")) for k, c in deletes.items()},
-                   self.parallelism, self.on_event)
-        for k, o in res.items():
-            outcomes[k] = o if o.action else Outcome(o.id, deletes[k].action, o.status, o.detail)
-        # phase 2: creates, updates, the new half of replacements; dependencies first
-        ups = {c.id: c for c in todo if c.action in ("create", "update", "replace", "adopt")}
-        failed_deletes = {deletes[k].id for k, o in res.items() if o.status != "done"}
-        tasks: dict[str, tuple[set[str], Callable[[], Outcome]]] = {}
-        for nid, c in ups.items():
-            node = self.graph.nodes[nid]
-            deps = {d for d in node.deps if d in ups}
-            if nid in failed_deletes:  # the old one is still there: do not create a second
-                tasks[nid] = (set(), partial(Outcome, nid, c.action, "skipped", "because deleting the old one failed"))
-                continue
-            tasks[nid] = (deps, partial(self.run_change, c, "create"))
-        res2 = walk(tasks, self.parallelism, self.on_event)
-        for k, o in res2.items():
-            outcomes[k] = o if o.action else Outcome(o.id, ups[k].action, o.status, o.detail)
-        return Report(outcomes=list(outcomes.values()), seconds=time.monotonic() - started,
+        todo = [c for c in changes if c.action != Action.NOOP]
+        tasks = self._tasks(todo)
+        res = walk(tasks, self.parallelism, self.on_event)
+        outcomes = [self._outcome(c, res) for c in todo]
+        return Report(outcomes=outcomes, seconds=time.monotonic() - started,
                       api_calls=self.session.counter.total - calls_before)
 
+    def _tasks(self, todo: list[Change]) -> dict[str, Task]:
+        tasks: dict[str, Task] = {}
+        gone: dict[str, Change] = {}  # delete task -> its change
+        made: dict[str, str] = {}  # node id -> its create/update task
+        updates: dict[str, str] = {}  # node id -> its update/adopt task
+        for c in todo:
+            k = change_key(c)
+            if c.action in (Action.DELETE, Action.REPLACE):
+                tasks[k + ":delete"] = Task(c.id, partial(self.run_change, c, "delete"), fail=_unrun(c))
+                gone[k + ":delete"] = c
+            if c.action != Action.DELETE:
+                if c.id not in self.graph.nodes:  # a saved plan for other specs: apply checks, this is a bug
+                    tasks[k] = Task(c.id, partial(Outcome, c.id, c.action, "failed",
+                                                  "internal error: no desired object for this change"))
+                    continue
+                tasks[k] = Task(c.id, partial(self.run_change, c, "create"), fail=_unrun(c))
+                if c.action == Action.REPLACE:
+                    tasks[k].after.add(k + ":delete")
+                made[c.id] = k
+                if c.action in (Action.UPDATE, Action.ADOPT):
+                    updates[c.id] = k
+        # deletes, bottom-up: the owner of an AWS id (not a part of it, such as the rules of a group) waits
+        by_aws: dict[str, list[tuple[str, bool]]] = {}
+        for t, c in gone.items():
+            live = self._live_for_delete(c)
+            if live is not None:
+                by_aws.setdefault(live.aws_id, []).append((t, live.derived))
+        owners = {a: [t for t, derived in ts if not derived] or [t for t, _ in ts] for a, ts in by_aws.items()}
+        for t, c in gone.items():
+            live = self._live_for_delete(c)
+            for ref in live.refs if live else []:
+                for target in owners.get(ref, []):
+                    if target != t and gone[target].id != c.id:
+                        tasks[target].after.add(t)
+        # an update of an object that refers to an object deleted for good runs before that delete
+        early: set[str] = set()
+        for nid, k in updates.items():
+            live = self.live.get(nid)
+            for ref in live.refs if live else []:
+                for target in owners.get(ref, []):
+                    if gone[target].action == Action.DELETE and gone[target].id != nid:
+                        tasks[target].after.add(k)
+                        early.add(k)
+        # creates and updates, top-down
+        for nid, k in made.items():
+            tasks[k].after |= {made[d] for d in self.graph.nodes[nid].deps if d in made}
+        stack, steps = list(early), set(made.values())
+        while stack:  # what an early update needs is early too
+            for d in tasks[stack.pop()].after:
+                if d in steps and d not in early:
+                    early.add(d)
+                    stack.append(d)
+        for k in made.values():
+            if k not in early:
+                tasks[k].later_than |= set(gone)
+        return tasks
+
     @staticmethod
-    def _key(c: Change) -> str:
-        return f"{c.id}#{c.aws_id}" if c.action == "delete" and c.aws_id else c.id
+    def _outcome(c: Change, res: dict[str, Outcome]) -> Outcome:
+        k = change_key(c)
+        if c.action == Action.DELETE:
+            return res[k + ":delete"]
+        if c.action != Action.REPLACE:
+            return res[k]
+        old, new = res[k + ":delete"], res[k]
+        if old.status != "done":
+            return old
+        if new.status == "done":
+            return Outcome(c.id, c.action, "done", "replaced", old.seconds + new.seconds, new.aws_id)
+        return Outcome(c.id, c.action, new.status, f"the old one was deleted; {new.detail}",
+                       old.seconds + new.seconds, new.aws_id)
+
+
+def change_key(c: Change) -> str:
+    """A change's key: its action and address, and the AWS id of a delete (duplicates share an address)."""
+    return f"{c.action} {c.id}" + (f" {c.aws_id}" if c.action == Action.DELETE and c.aws_id else "")
+
+
+def _unrun(c: Change) -> Callable[[str, str], Outcome]:
+    return lambda status, detail: Outcome(c.id, c.action, status, detail, aws_id=c.aws_id)

@@ -23,15 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from controller import __version__
-from controller.engine.diff import Change, FieldChange, canon, diff, is_tag
+from controller.engine.diff import Action, Change, FieldChange, canon, diff, is_tag
 from controller.engine.observe import Observed, Session, desired, observe, select_enterprises
 from controller.errors import ConfigError, StaleStateError
 from controller.graph import Graph
+from controller.kinds import REGISTRY
 from controller.spec.validate import Specs
 
 FORMAT_VERSION = "1"
 MAX_PLAN_BYTES = 64 * 1024 * 1024  # a saved plan larger than this is refused unread (docs/limits.md)
-SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<=", "no-op": " "}
+SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-", Action.ADOPT: "<=",
+           Action.NOOP: " "}
 
 
 def changes_digest(changes: Any) -> str:
@@ -60,6 +62,8 @@ class Plan:
     api_calls: dict[str, int] = field(default_factory=dict)
     observe_seconds: float = 0.0
     cost_hints: list[dict[str, Any]] = field(default_factory=list)  # controller/pricing/hints.py
+    # what the plan says without refusing anything (validation warnings, deprecated AMIs): never an exit code
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     created_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     format_version: str = FORMAT_VERSION
     controller_version: str = __version__
@@ -74,7 +78,7 @@ class Plan:
 
     @property
     def actionable(self) -> list[Change]:
-        return [c for c in self.changes if c.action != "no-op"]
+        return [c for c in self.changes if c.action != Action.NOOP]
 
     @property
     def has_changes(self) -> bool:
@@ -84,12 +88,12 @@ class Plan:
     def tags_only(self) -> bool:
         """Every change adopts an onboarded object by adding its ownership tags, and nothing else: such a
         plan changes nothing the user described, so `plan` exits 0 (docs/onboarding.md)."""
-        return self.has_changes and all(c.action == "adopt" and all(is_tag(f) for f in c.fields)
+        return self.has_changes and all(c.action == Action.ADOPT and all(is_tag(f) for f in c.fields)
                                         for c in self.actionable)
 
     def summary(self) -> dict[str, int]:
         counts = Counter(c.action for c in self.changes)
-        return {a: counts.get(a, 0) for a in ("create", "update", "replace", "delete", "adopt", "no-op")}
+        return {a.value: counts.get(a, 0) for a in Action}
 
     @property
     def ignored(self) -> int:
@@ -98,11 +102,11 @@ class Plan:
 
     @property
     def deletes(self) -> int:
-        return sum(c.action in ("delete", "replace") for c in self.changes)
+        return sum(c.action in (Action.DELETE, Action.REPLACE) for c in self.changes)
 
     def blocked(self) -> list[Change]:
         """Changes apply refuses: protected objects to delete or replace, and plan-time errors."""
-        return [c for c in self.changes if (c.protected and c.action in ("delete", "replace")) or c.error]
+        return [c for c in self.changes if (c.protected and c.action in (Action.DELETE, Action.REPLACE)) or c.error]
 
     def changes_json(self) -> list[Any]:
         """The changes as a saved plan holds them (JSON types only)."""
@@ -125,6 +129,7 @@ class Plan:
             "tags_only": self.tags_only,
             "ignored": self.ignored,
             "cost_hints": self.cost_hints,
+            "warnings": self.warnings,
             "partial": self.partial,
             "targets": self.targets,
             "excludes": self.excludes,
@@ -165,6 +170,7 @@ class Plan:
                    fingerprint=data["fingerprint"], api_calls=by_op if isinstance(by_op, dict) else {},
                    created_at=data["created_at"], format_version=data["format_version"],
                    controller_version=str(data.get("controller_version", "?")), saved_changes=data["changes"],
+                   warnings=data.get("warnings", []),
                    targets=_globs(data, "targets"), excludes=_globs(data, "excludes"),
                    left_out=data["left_out"] if isinstance(data.get("left_out"), int) else 0)
 
@@ -315,6 +321,7 @@ def make_plan(specs: Specs, only: str | None = None, parallelism: int = 10, sess
     from controller.pricing.hints import cost_hints
 
     plan.cost_hints = cost_hints(graph, changes)
+    plan.warnings = plan_warnings(specs, graph, observed, names)
     return Planned(plan, graph, observed, session)
 
 
@@ -375,4 +382,18 @@ def _needs(c: Change, graph: Graph, by_id: dict[str, Change]) -> list[Change]:
         if d is not None and d.action in ("create", "replace") and dep in graph.nodes:
             out.append(d)
             todo.extend(graph.nodes[dep].deps)
+    return out
+
+
+def plan_warnings(specs: Specs, graph: Graph, observed: Observed, names: list[str]) -> list[dict[str, Any]]:
+    """Validation's warnings for the planned enterprises' documents, then each kind's word on its nodes."""
+    files = {r.file for r in specs.catalog.resources if r.enterprise in names}
+    out: list[dict[str, Any]] = [{"address": None, **d.to_json()} for d in specs.warnings if d.file in files]
+    for nid in graph.order():
+        node = graph.nodes[nid]
+        text = REGISTRY[node.kind].warning(node, observed.live.get(nid))
+        if text:
+            file, _, line = node.source.rpartition(":")
+            out.append({"address": nid, "file": file, "line": int(line) if line.isdigit() else 0, "col": 0,
+                        "message": text, "path": "", "fix": None, "severity": "warning"})
     return out

@@ -7,8 +7,8 @@ import importlib
 
 from controller.kinds.base import REGISTRY, Kind
 
-MODULES = ("vdc", "network", "firewall", "vm", "volume", "public_ip", "user", "template", "load_balancer", "vpn",
-           "database", "dns")
+MODULES = ("vdc", "network", "firewall", "vm", "volume", "public_ip", "user", "template", "hardware", "load_balancer",
+           "vpn", "database", "dns")
 
 for _m in MODULES:
     importlib.import_module(f"controller.kinds.{_m}")

@@ -331,6 +331,10 @@ class Kind:
         """A reason this node cannot be applied at all (found while planning), or None."""
         return None
 
+    def warning(self, node: Node, live: Live | None) -> str | None:
+        """Something the plan should say about this node without refusing it (a deprecated AMI), or None."""
+        return None
+
     def check_delete(self, live: Live) -> str | None:
         """A reason this object must not be deleted (a zone holding records of others), or None."""
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from controller.errors import ResourceError
 from controller.graph import Node, Ref
 from controller.kinds.base import Kind, Live, Observation, Op, ownership_tags, register, tag_spec
 from controller.kinds.vdc import part
@@ -183,8 +184,12 @@ class FirewallRules(Kind):
                 # revoke exactly what AWS holds (with its descriptions), one permission per atom removed
                 raw = op.live.attrs.get("raw", {}).get(direction, [])
                 perms = [p for p in _split(raw) if key(_live_atoms([p])[0]) in gone]
-                if perms:
-                    op.call(f"revoke {direction} rules", revoke, GroupId=gid, IpPermissions=perms, ok_not_found=True)
+                if perms:  # a rule already gone is success; a group gone (this one or a peer) is not
+                    try:
+                        op.call(f"revoke {direction} rules", revoke, GroupId=gid, IpPermissions=perms)
+                    except ResourceError as e:
+                        if e.code != "InvalidPermission.NotFound":
+                            raise
             if add:
                 op.call(f"authorize {direction} rules", authorize, GroupId=gid, IpPermissions=add,
                         retry_codes=["InvalidGroup.NotFound"])

@@ -8,6 +8,8 @@ attrs rootDeviceName).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from controller.errors import ResourceError
 from controller.graph import Node
 from controller.kinds.base import Kind, Live, Observation, Op, register
@@ -30,7 +32,8 @@ class Template(Kind):
         amis = sorted({n.props["ami"] for n in wanted.values()})
         if not amis:
             return []
-        images = {i["ImageId"]: i for i in obs.list("ec2", "describe_images", "Images",
+        # IncludeDeprecated: a deprecated AMI still exists (and still launches); the plan warns about it
+        images = {i["ImageId"]: i for i in obs.list("ec2", "describe_images", "Images", IncludeDeprecated=True,
                                                     Filters=[{"Name": "image-id", "Values": amis}])
                   if i.get("State", "available") == "available"}
         out = []
@@ -39,13 +42,23 @@ class Template(Kind):
             if img is None:
                 continue
             out.append(Live(id=nid, kind=self.name, aws_id=img["ImageId"], props={"ami": img["ImageId"]},
-                            attrs={"rootDeviceName": img.get("RootDeviceName")}, derived=True))
+                            attrs={"rootDeviceName": img.get("RootDeviceName"),
+                                   "deprecationTime": img.get("DeprecationTime"), "name": img.get("Name")},
+                            derived=True))
         return out
 
     def check(self, node: Node, live: Live | None) -> str | None:
         if live is None:
-            return f"AMI {node.props['ami']} does not exist in region {node.region}"
+            return (f"Template {node.address}: AMI {node.props['ami']} is gone or not visible to this account in "
+                    f"region {node.region}; choose another image (`controller catalog templates`)")
         return None
+
+    def warning(self, node: Node, live: Live | None) -> str | None:
+        when = deprecated_since(live.attrs.get("deprecationTime") if live else None)
+        if when is None:
+            return None
+        return (f"Template {node.address}: AMI {node.props['ami']} is deprecated since {when}; it still launches, "
+                "but choose a newer image (`controller catalog templates --latest`)")
 
     def create(self, op: Op) -> Live:
         # a template is a catalogue entry: the plan refuses a missing AMI before apply gets here
@@ -58,3 +71,16 @@ class Template(Kind):
 
     def delete(self, op: Op) -> None:
         return None  # never deregister an image: the catalogue entry just goes away
+
+
+def deprecated_since(value: str | None, now: dt.datetime | None = None) -> str | None:
+    """The DeprecationTime of an image if it has passed (ISO 8601, as EC2 returns it), else None."""
+    if not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value  # unparseable but present: say it rather than hide it
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return value if when <= (now or dt.datetime.now(dt.UTC)) else None

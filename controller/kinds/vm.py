@@ -38,6 +38,7 @@ from controller.kinds.base import (
     set_by_user,
     tag_list,
 )
+from controller.kinds.hardware import offering_node
 from controller.kinds.user import user_node_id
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource, address_of
@@ -97,6 +98,10 @@ class VirtualMachine(Kind):
         compared = ["ami", "instanceType", "nics", "secondaryIps", "firewall"]
         compared += [USER_FIELDS[f] for f in set_by_user(s, *USER_FIELDS)]
         extra = [tpl_id] + ([user_node_id(r.enterprise, s.ssh_key, region)] if s.ssh_key else [])
+        offering = offering_node(r, catalog, vdc, region)
+        if offering is not None:  # the zone rule at plan: no hardware catalogue in the tree for this region
+            nodes.append(offering)
+            extra.append(offering.id)
         node = self.node(self.name, r, props, region=region, compared=compared, extra_deps=extra)
         if s.state == "undeployed":
             node.absent = "state: undeployed"

@@ -73,6 +73,7 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
                       f"{ch.action} it[/]")
         if ch.error:
             con.print(f"      [bold red]! {escape(ch.error)}[/]")
+    render_warnings(plan, con)
     s = plan.summary()
     if plan.ignored:
         con.print(f"[dim]Ignored: {plan.ignored} live difference{'s' * (plan.ignored != 1)} on ignored fields "
@@ -95,6 +96,18 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
 
 def _selection(plan: Plan) -> str:
     return " ".join([*(f"--target {t}" for t in plan.targets), *(f"--exclude {e}" for e in plan.excludes)])
+
+
+def render_warnings(plan: Plan, con: Console) -> None:
+    """Warnings never refuse a plan: shown above its summary, with where they come from."""
+    if not plan.warnings:
+        return
+    con.print()
+    for w in plan.warnings:
+        where = w.get("address") or f"{w.get('file')}:{w.get('line')}"
+        fix = f" (fix: {w['fix']})" if w.get("fix") else ""
+        con.print(f"  [yellow]warning:[/] {escape(str(where))}: {escape(str(w['message']))}{escape(fix)}")
+    con.print()
 
 
 def render_cost_hints(plan: Plan, con: Console) -> None:

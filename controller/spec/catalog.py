@@ -77,6 +77,9 @@ class Catalog:
         self._by_kind: dict[str, list[Resource]] = defaultdict(list)
         self._by_enterprise: dict[str, list[Resource]] = defaultdict(list)
         self.implied: set[str] = set()  # addresses of the networks that VDC network types create
+        # regions whose hardware catalogue is in the spec tree: validation checked their zone offerings
+        # (spec/hardware.py); the others are checked at plan
+        self.zones_checked: frozenset[str] = frozenset()
         for r in resources:
             self.add(r)
             if r.kind == "VirtualDatacenter":

@@ -18,9 +18,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from controller.spec.catalog import Catalog, implied_networks, instance_types, vdc_zone
+from controller.spec.catalog import Catalog, implied_networks, vdc_zone
 from controller.spec.diagnostics import Diagnostic, SpecError
-from controller.spec.loader import Document, PathKey, dotted, load_tree
+from controller.spec.hardware import HardwareTable, Profile, Profiles
+from controller.spec.loader import Document, PathKey, display_path, dotted, load_tree
 from controller.spec.models import (
     ACCESS_KEY_RE,
     API_VERSION,
@@ -41,6 +42,11 @@ class Specs:
     documents: int = 0
     files: int = 0
     warnings: list[Diagnostic] = field(default_factory=list)
+    hardware: HardwareTable = field(default_factory=HardwareTable)
+
+    def hardware_note(self) -> str:
+        """Which hardware table validation used (a catalogue in the tree, or the built-in one)."""
+        return self.hardware.describe({v.spec.region for v in self.catalog.of_kind("VirtualDatacenter")})
 
     def summary(self) -> str:
         counts = Counter(r.kind for r in self.catalog.resources if r.address not in self.catalog.implied)
@@ -48,20 +54,24 @@ class Specs:
         return f"valid: {self.documents} documents in {self.files} files ({', '.join(parts) or 'nothing'})"
 
 
-def load_specs(specs_dir: Path) -> Specs:
-    """Load and validate a spec tree; raise SpecError with every diagnostic if anything is wrong."""
-    docs, diags = load_tree(specs_dir)
+def load_specs(specs_dir: Path, allow_empty: bool = False) -> Specs:
+    """Load and validate a spec tree; raise SpecError with every diagnostic if anything is wrong
+    (a tree with no document is wrong unless ``allow_empty``)."""
+    docs, diags = load_tree(specs_dir, allow_empty)
     resources, parse_diags = parse_documents(docs)
     # Documents that did not load or parse: references to them are not reported as dangling (the
     # error that matters is the document's own). When one cannot even be named, no reference is.
     broken = None if diags else _broken_addresses(docs, resources)
     diags += parse_diags
-    v = Validator(resources, docs, broken)
+    hardware, hw_diags = HardwareTable.load(specs_dir, display_path)
+    diags += hw_diags
+    v = Validator(resources, docs, broken, hardware=hardware)
     v.run()
     diags += v.diags
-    if diags:
+    if any(d.severity == "error" for d in diags):
         raise SpecError(diags)
-    specs = Specs(catalog=v.catalog, documents=len(docs), files=len({d.file for d in docs}))
+    specs = Specs(catalog=v.catalog, documents=len(docs), files=len({d.file for d in docs}),
+                  warnings=sorted(diags), hardware=hardware)
     return specs
 
 
@@ -265,10 +275,13 @@ _ANY_SECRET_RE = re.compile("|".join(f"(?:{x.pattern})" for x in (ACCESS_KEY_RE,
 
 
 class Validator:
-    def __init__(self, resources: list[Resource], docs: list[Document], broken: set[str] | frozenset[str] | None = frozenset()):
+    def __init__(self, resources: list[Resource], docs: list[Document], broken: set[str] | frozenset[str] | None = frozenset(),
+                 hardware: HardwareTable | None = None):
         """``broken``: addresses of documents that failed to parse (None: some could not be named);
-        a reference to one of them is not reported as dangling."""
+        a reference to one of them is not reported as dangling. ``hardware``: the hardware profiles
+        (catalogues in the tree, else the built-in table)."""
         self.resources = resources
+        self.hardware = hardware or HardwareTable()
         self.broken = broken
         self.docs = {(d.file, d.line): d for d in docs}
         self.diags: list[Diagnostic] = []
@@ -276,10 +289,15 @@ class Validator:
 
     # -- helpers
 
-    def error(self, r: Resource, path: PathKey, message: str, fix: str | None = None, key: bool = False) -> None:
+    def error(self, r: Resource, path: PathKey, message: str, fix: str | None = None, key: bool = False,
+              severity: str = "error") -> None:
         doc = self.docs.get((r.file, r.line))
         line, col = doc.position(path, key=key) if doc else (r.line, 1)
-        self.diags.append(Diagnostic(r.file, line, col, message, dotted(path), fix=fix))
+        self.diags.append(Diagnostic(r.file, line, col, message, dotted(path), fix=fix, severity=severity))
+
+    def warn(self, r: Resource, path: PathKey, message: str, fix: str | None = None) -> None:
+        """A warning: shown by validate and plan, never a change of exit code."""
+        self.error(r, path, message, fix, severity="warning")
 
     def ref(self, r: Resource, path: PathKey, kind: str, name: str, found: Resource | None,
             vdc: str | None = None, or_enterprise: bool = False) -> bool:
@@ -310,6 +328,7 @@ class Validator:
     def run(self) -> None:
         self.check_unique()
         self.catalog = Catalog(self.resources)
+        self.catalog.zones_checked = self.hardware.zones_checked()
         for r in self.resources:
             getattr(self, f"check_{r.kind}", lambda _r: None)(r)
             self.check_secrets(r)
@@ -536,14 +555,22 @@ class Validator:
                      self.catalog.get("Firewall", s.firewall, ent, r.vdc), r.vdc)
         if s.ssh_key:
             self.ref(r, ("spec", "sshKey"), "User", s.ssh_key, self.catalog.get("User", s.ssh_key, ent))
-        hw = instance_types().get(s.hardware_profile)
+        table = self.hardware.for_region(vdc.spec.region)
+        hw = table.get(s.hardware_profile)
         if hw is None:
-            close = difflib.get_close_matches(s.hardware_profile, list(instance_types()), n=1)
-            self.error(r, ("spec", "hardwareProfile"), f"unknown hardware profile {s.hardware_profile!r}",
+            close = difflib.get_close_matches(s.hardware_profile, list(table.profiles), n=1)
+            where = "" if not table.knows_zones else f" in {vdc.spec.region} (hardware catalogue {table.source})"
+            self.error(r, ("spec", "hardwareProfile"), f"unknown hardware profile {s.hardware_profile!r}{where}",
                        f"did you mean {close[0]!r}?" if close else "use an EC2 instance type such as t3.micro")
-        elif len(s.nics) > hw[0]:
-            self.error(r, ("spec", "nics"), f"{len(s.nics)} nics: {s.hardware_profile} allows {hw[0]} network "
-                       "interfaces", "use a larger hardware profile")
+        else:
+            if len(s.nics) > hw.max_nics:
+                self.error(r, ("spec", "nics"), f"{len(s.nics)} nics: {s.hardware_profile} allows {hw.max_nics} "
+                           "network interfaces", "use a larger hardware profile")
+            if hw.current is False:
+                like = table.current_like(hw)
+                self.warn(r, ("spec", "hardwareProfile"), f"hardware profile {hw.name} is not of the current "
+                          "generation", f"use {like.name} ({like.vcpus} vCPUs, {like.memory_mib} MiB), a current "
+                          "profile of the same size" if like else "use a current-generation profile")
         networks_seen: dict[str, int] = {}
         zones: set[str] = set()
         first_zone: tuple[int, str] | None = None
@@ -564,9 +591,9 @@ class Validator:
                            f"{nic.network!r}", "put extra addresses of one network in secondaryIps of one nic")
             networks_seen[nic.network] = i
             ips = ([nic.ip] if nic.ip else []) + list(nic.secondary_ips)
-            if hw and len(ips) > hw[1]:
+            if hw and len(ips) > hw.ipv4_per_nic:
                 self.error(r, (*path, "secondaryIps"), f"{len(ips)} addresses on one nic: {s.hardware_profile} "
-                           f"allows {hw[1]} per interface", "use a larger hardware profile or fewer addresses")
+                           f"allows {hw.ipv4_per_nic} per interface", "use a larger hardware profile or fewer addresses")
             cidr = _net(net.spec.cidr)
             for j, ip in enumerate(ips):
                 ipath = (*path, "ip") if (nic.ip and j == 0) else (*path, "secondaryIps", j - (1 if nic.ip else 0))
@@ -599,6 +626,8 @@ class Validator:
                                "internet gateway", "put this nic on a network with internetGateway: true")
                 self.ref(r, spath, "PublicIp", name, self.catalog.public_ip(ent, r.vdc, name), r.vdc,
                          or_enterprise=True)
+        if hw is not None and hw.zones is not None and first_zone and first_zone[1] not in hw.zones:
+            self.check_offered(r, table, hw, first_zone[1])
         for i, vol in enumerate(s.volumes):
             v = self.catalog.volume(ent, r.vdc, vol)
             if not self.ref(r, ("spec", "volumes", i), "Volume", vol, v, r.vdc, or_enterprise=True) or v is None:
@@ -610,6 +639,15 @@ class Validator:
             if v.spec.availability_zone and zones and v.spec.availability_zone not in zones:
                 self.error(r, ("spec", "volumes", i), f"volume {vol!r} is in {v.spec.availability_zone}, the VM in "
                            f"{', '.join(sorted(zones))}", "a volume attaches only to VMs of its availability zone")
+
+    def check_offered(self, r: Resource, table: Profiles, hw: Profile, zone: str) -> None:
+        """The zone rule, with a region's hardware catalogue: the VM's zone must offer its profile."""
+        other = table.offered_in(zone, hw)
+        offered = ", ".join(sorted(hw.zones or ())) or "no zone of the region"
+        self.error(r, ("spec", "hardwareProfile"), f"hardware profile {hw.name} is not offered in {zone}, the zone "
+                   f"of the VM's network (offered in: {offered}; hardware catalogue {table.source})",
+                   (f"use {other.name}, offered in {zone}, or " if other else "") +
+                   "put the VM on a network in a zone that offers it")
 
     def check_Volume(self, r: Resource) -> None:
         s = r.spec
@@ -871,8 +909,8 @@ class Validator:
             seen.setdefault(acct, ent)
 
 
-def validate_tree(specs_dir: Path) -> tuple[Specs | None, list[Diagnostic]]:
+def validate_tree(specs_dir: Path, allow_empty: bool = False) -> tuple[Specs | None, list[Diagnostic]]:
     try:
-        return load_specs(specs_dir), []
+        return load_specs(specs_dir, allow_empty), []
     except SpecError as e:
         return None, e.diagnostics

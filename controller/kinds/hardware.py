@@ -1,0 +1,69 @@
+"""HardwareOffering: is a VM's hardware profile offered in its availability zone?
+
+Nothing is created in AWS. A VM whose region has no hardware catalogue in the spec tree (validation
+checked the zone rule otherwise, spec/hardware.py) gets one derived node per (profile, zone),
+`ent/HardwareOffering/t3.micro@us-east-1a`; observing them is one DescribeInstanceTypeOfferings call
+per region, filtered by the profiles wanted. A profile not offered in its zone is a plan error.
+"""
+
+from __future__ import annotations
+
+from controller.graph import Node
+from controller.kinds.base import Kind, Live, Observation, Op, register
+from controller.spec.catalog import Catalog, vdc_zone
+from controller.spec.models import Resource, address_of
+
+KIND = "HardwareOffering"
+
+
+def offering_node(vm: Resource, catalog: Catalog, vdc: Resource, region: str) -> Node | None:
+    """The node that checks a VM's profile in its zone at plan, or None (checked at validate, or no nic)."""
+    if region in catalog.zones_checked or not vm.spec.nics:
+        return None
+    net = catalog.get("PrivateNetwork", vm.spec.nics[0].network, vm.metadata.enterprise, vdc.name)
+    if net is None:
+        return None
+    zone = net.spec.availability_zone or vdc_zone(vdc.spec)
+    nid = f"{address_of(KIND, vm.spec.hardware_profile, vm.metadata.enterprise)}@{zone}"
+    return Node(id=nid, kind=KIND, address=nid, enterprise=vm.enterprise, region=region,
+                props={"instanceType": vm.spec.hardware_profile, "zone": zone},
+                compared=frozenset(), source=f"{vm.file}:{vm.line}")  # nothing to compare: it exists or not
+
+
+@register
+class HardwareOffering(Kind):
+    name = KIND
+
+    def observe(self, obs: Observation) -> list[Live]:
+        wanted = {i: n for i, n in obs.desired.items() if n.kind == self.name}
+        if not wanted:
+            return []
+        types = sorted({n.props["instanceType"] for n in wanted.values()})
+        offers = obs.list("ec2", "describe_instance_type_offerings", "InstanceTypeOfferings",
+                          LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": types}])
+        zones: dict[str, set[str]] = {}
+        for o in offers:
+            zones.setdefault(o["InstanceType"], set()).add(o["Location"])
+        out = []
+        for nid, n in sorted(wanted.items()):
+            offered = zones.get(n.props["instanceType"], set())
+            if n.props["zone"] in offered:
+                out.append(Live(id=nid, kind=self.name, aws_id=n.props["instanceType"], props=dict(n.props),
+                                attrs={"zones": sorted(offered)}, derived=True))
+            else:  # remembered for the error message; not a live object
+                n.props["offeredIn"] = sorted(offered)
+        return out
+
+    def check(self, node: Node, live: Live | None) -> str | None:
+        if live is not None:
+            return None
+        p = node.props
+        where = ", ".join(p.get("offeredIn") or ()) or "no zone of the region"
+        return (f"hardware profile {p['instanceType']} is not offered in {p['zone']}, the zone of the VM's network "
+                f"(offered in: {where}); use another profile, or a network in a zone that offers it")
+
+    def create(self, op: Op) -> Live:
+        raise NotImplementedError("the plan refuses a profile not offered in its zone before apply gets here")
+
+    def delete(self, op: Op) -> None:
+        return None
