@@ -9,33 +9,14 @@ import json
 import re
 from pathlib import Path
 
-from tests.helpers import apply_ok, client, no_changes, plan_json, write_specs
+from tests.helpers import NONE_VDC, apply_ok, client, enterprise_doc, no_changes, plan_json, write_specs
 from tests.test_daemon import DaemonProc, wait_for
 
-ENTERPRISE = """\
-apiVersion: controller/v1
-kind: Enterprise
-metadata: {name: acme}
-spec:
-  account: "111111111111"
-  credentials:
-    assumeRole: {roleArn: "arn:aws:iam::111111111111:role/controller"}
-  regions: [us-east-1]
+ENTERPRISE = enterprise_doc(extra="""\
   ignore:
     - {kind: VirtualMachine, paths: [tags.Own*]}
-"""
-
-NETWORK = """\
-apiVersion: controller/v1
-kind: VirtualDatacenter
-metadata: {name: web, enterprise: acme}
-spec: {region: us-east-1, availabilityZone: us-east-1a, addressRange: 10.0.0.0/16, network: {type: none}}
----
-apiVersion: controller/v1
-kind: PrivateNetwork
-metadata: {name: a, enterprise: acme, vdc: web}
-spec: {cidr: 10.0.1.0/24}
-"""
+""")
+NETWORK = NONE_VDC
 
 
 def vm(profile: str = "t3.micro", cost: str = "1", ignore: str = '[spec.state, "spec.nics[0].secondaryIps"]') -> str:

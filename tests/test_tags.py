@@ -17,19 +17,9 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.helpers import DEFAULT_VDC, apply_ok, client, no_changes, plan_json, write_specs
+from tests.helpers import DEFAULT_VDC, apply_ok, client, enterprise_doc, no_changes, plan_json, write_specs
 
-ENTERPRISE = """\
-apiVersion: controller/v1
-kind: Enterprise
-metadata: {name: acme}
-spec:
-  account: "111111111111"
-  credentials:
-    assumeRole: {roleArn: "arn:aws:iam::111111111111:role/controller"}
-  regions: [us-east-1]
-  defaultTags: {Team: web, CostCenter: "100"}
-"""
+ENTERPRISE = enterprise_doc(extra='  defaultTags: {Team: web, CostCenter: "100"}\n')
 
 VM_TAGS = '{CostCenter: "200", Owner: alice, "team x": "a=b c"}'
 

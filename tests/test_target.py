@@ -8,20 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import client, enterprise_doc, plan_json, write_specs
+from tests.helpers import NONE_VDC, client, enterprise_doc, plan_json, write_specs
 
 SPECS = {
     "ent.yaml": enterprise_doc(),
-    "web.yaml": """\
-apiVersion: controller/v1
-kind: VirtualDatacenter
-metadata: {name: web, enterprise: acme}
-spec: {region: us-east-1, availabilityZone: us-east-1a, addressRange: 10.0.0.0/16, network: {type: none}}
----
-apiVersion: controller/v1
-kind: PrivateNetwork
-metadata: {name: a, enterprise: acme, vdc: web}
-spec: {cidr: 10.0.1.0/24}
+    "web.yaml": NONE_VDC + """\
 ---
 apiVersion: controller/v1
 kind: PrivateNetwork
