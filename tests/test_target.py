@@ -8,22 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import NONE_VDC, client, enterprise_doc, plan_json, write_specs
+from tests.helpers import client, enterprise_doc, plan_json, write_specs
+from tests.test_kind_vm import NETWORK
 
 SPECS = {
     "ent.yaml": enterprise_doc(),
-    "web.yaml": NONE_VDC + """\
----
-apiVersion: controller/v1
-kind: PrivateNetwork
-metadata: {name: b, enterprise: acme, vdc: web}
-spec: {cidr: 10.0.2.0/24}
----
-apiVersion: controller/v1
-kind: Firewall
-metadata: {name: web, enterprise: acme, vdc: web}
-spec:
-  ingress: [{protocol: tcp, ports: "22", from: [0.0.0.0/0]}]
+    "web.yaml": NETWORK + """\
 ---
 apiVersion: controller/v1
 kind: VirtualMachine
