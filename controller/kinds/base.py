@@ -309,8 +309,9 @@ class Kind:
     # Whether its objects carry tags of their own (rules of a group, attachments and AMIs do not).
     tagged: ClassVar[bool] = True
     # Ignore paths (docs/tags.md): spec paths (YAML names, [*] for an index) whose prop has another name
-    # or shape, e.g. {"hardwareProfile": "instanceType"}; any other spec path names the prop of the same name.
-    ignore_props: ClassVar[dict[str, str]] = {}
+    # or shape, e.g. {"hardwareProfile": "instanceType"} (several props: a tuple); any other spec path names
+    # the prop of the same name.
+    ignore_props: ClassVar[dict[str, str | tuple[str, ...]]] = {}
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         return []
@@ -375,10 +376,12 @@ def prop_paths(kind: Kind, paths: Iterable[str]) -> tuple[str, ...]:
             pattern = re.escape(src).replace(r"\[\*\]", r"\[(\d+|\*)\]")
             m = re.match(f"^{pattern}(?P<rest>([.\\[].*)?)$", rest)
             if m:
-                pieces, indices = dst.split("[*]"), list(m.groups()[:-2])
-                target = pieces[0] + "".join(f"[{indices[i] if i < len(indices) else '*'}]{p}"
-                                             for i, p in enumerate(pieces[1:]))
-                out.append(target + m.group("rest"))
+                indices = list(m.groups()[:-2])
+                for one in (dst,) if isinstance(dst, str) else dst:
+                    pieces = one.split("[*]")
+                    target = pieces[0] + "".join(f"[{indices[i] if i < len(indices) else '*'}]{p}"
+                                                 for i, p in enumerate(pieces[1:]))
+                    out.append(target + m.group("rest"))
                 break
         else:
             out.append(rest)

@@ -18,6 +18,7 @@ class PrivateNetwork(Kind):
     name = "PrivateNetwork"
     spec_kinds = ("PrivateNetwork",)
     force_new = frozenset({"vpc", "cidr", "availabilityZone"})
+    ignore_props = {"internetGateway": ("routeTable", "mapPublicIp")}
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         vdc = catalog.vdc_required(r)
