@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -112,3 +113,25 @@ def test_mask_by_index_and_glob() -> None:
                      "nics": [{"subnet": "a", "ip": "2"}]}
     assert count == 2
     assert want["secondaryIps"][0] == ["10.0.1.10"], "the node's own props are not changed"
+
+
+@pytest.mark.parametrize("kind,path,props", [
+    ("VirtualMachine", "spec.state", ("state",)),
+    ("VirtualMachine", "spec.hardwareProfile", ("instanceType",)),
+    ("VirtualMachine", "spec.nics[0].secondaryIps", ("secondaryIps[0]",)),
+    ("VirtualMachine", "spec.nics[*].secondaryIps[1]", ("secondaryIps[*][1]",)),
+    ("VirtualMachine", "spec.nics[1].ip", ("nics[1].ip",)),
+    ("VirtualMachine", "spec.sshKey", ("keyName",)),
+    ("VirtualDatacenter", "spec.addressRanges", ("secondaryCidrs",)),
+    ("PrivateNetwork", "spec.internetGateway", ("routeTable", "mapPublicIp")),
+    ("LoadBalancer", "spec.networks", ("subnets",)),
+    ("LoadBalancer", "spec.healthCheck.interval", ("healthCheck.interval",)),
+    ("User", "spec.sshPublicKey", ("publicKey",)),
+    ("Database", "spec.networks", ("subnets",)),
+    ("Volume", "tags.team-*", ("tags.team-*",)),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_spec_paths_name_the_props_they_stand_for(kind: str, path: str, props: tuple[str, ...]) -> None:
+    from controller.kinds import REGISTRY
+    from controller.kinds.base import prop_paths
+
+    assert prop_paths(REGISTRY[kind], [path]) == props
