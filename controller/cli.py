@@ -103,12 +103,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # the last guard: an unexpected error is one line, not a traceback
-        from controller.errors import ControllerError
+        return _last_guard(e, getattr(args, "verbose", False))
 
-        if isinstance(e, ControllerError):
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        if getattr(args, "verbose", False):
-            raise
-        print(f"internal error: {type(e).__name__}: {e} (run with -v for the traceback)", file=sys.stderr)
+
+def _last_guard(e: Exception, verbose: bool) -> int:
+    """Print ``e`` as one line with no part of a credential in it; exit 1. An endpoint that cannot be
+    used (refused, silent, not AWS, not a URL) is the user's to fix, not an internal error."""
+    from controller.aws.errors import explain, scrub
+    from controller.errors import ControllerError
+
+    if isinstance(e, ControllerError):
+        print(_printable(scrub(f"error: {e}")), file=sys.stderr)
         return 1
+    from_aws = type(e).__module__.startswith(("botocore", "urllib3"))
+    why = explain(e) if from_aws or (isinstance(e, ValueError) and "endpoint" in str(e).lower()) else None
+    if why is not None:
+        print(_printable(scrub(f"error: {why}")), file=sys.stderr)
+        return 1
+    if verbose:
+        raise e
+    print(_printable(scrub(f"internal error: {type(e).__name__}: {e} (run with -v for the traceback)")),
+          file=sys.stderr)
+    return 1

@@ -32,7 +32,9 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--enterprise", help="plan only this enterprise")
     _target_args(p)
     p.add_argument("--out", help="save the plan to FILE (apply it later with `controller apply FILE`)")
-    p.add_argument("--json", action="store_true", help="print the plan as JSON (format in docs/plan-format.md)")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default=None,
+                   help="text (default), json (docs/plan-format.md) or markdown (a pull-request comment, docs/ci.md)")
+    p.add_argument("--json", action="store_true", help="the same as --format json")
     p.add_argument("--all", action="store_true", help="also list objects that are up to date")
     p.add_argument("--parallelism", type=positive, default=10, help="parallel AWS calls (default 10)")
 
@@ -55,8 +57,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = planned.plan
     if args.out:
         plan.save(Path(args.out))
-    if args.json:
+    fmt = plan_format(args)
+    if fmt == "json":
         print(json.dumps(plan.to_json(), indent=2, default=str))
+    elif fmt == "markdown":
+        from controller.render.markdown import render_markdown
+
+        sys.stdout.write(render_markdown(plan))
     else:
         render_plan(plan, verbose=args.all)
         if args.out:
@@ -64,6 +71,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if any(c.error for c in plan.changes):
         return 1
     return 2 if plan.has_changes and not plan.tags_only else 0
+
+
+def plan_format(args: argparse.Namespace) -> str:
+    """--format, with --json as its older spelling; both at once must agree."""
+    if args.json and args.format not in (None, "json"):
+        raise ConfigError(f"--json and --format {args.format} disagree: pass one of them")
+    return "json" if args.json else (args.format or "text")
 
 
 def _apply_args(p: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ from controller.engine.observe import Observed, Session, kind_of
 from controller.errors import ResourceError
 from controller.graph import Graph, Ref
 from controller.kinds import REGISTRY
-from controller.kinds.base import Live, Op, tag_list
+from controller.kinds.base import Live, Op
 from controller.logs import get_logger
 
 
@@ -232,22 +232,8 @@ class Applier:
         return live
 
     def retag(self, op: Op, tags: Mapping[str, str | None], live: Live) -> None:
-        kind = REGISTRY[kind_of(live.id)]
-        retag = getattr(kind, "retag", None)
-        if retag is not None:
-            retag(op, tags)
-            return
-        ec2 = op.client()
-        keep = {k: v for k, v in tags.items() if v is not None}
-        ids = [live.aws_id, *live.attrs.get("tagged_parts", ())]  # a VM's root volume and nics, ...
-        if keep:
-            op.call("tag", ec2.create_tags, Resources=ids, Tags=tag_list(keep))
-        drop = [k for k, v in tags.items() if v is None]
-        if drop:
-            op.call("untag", ec2.delete_tags, Resources=ids, Tags=[{"Key": k} for k in drop])
-        live.tags.update(keep)
-        for k in drop:
-            live.tags.pop(k, None)
+        """Restore the ownership tags: the kind writes them in its tag style (the kind contract)."""
+        REGISTRY[kind_of(live.id)].retag(op, tags)
 
     # -- the whole plan
 

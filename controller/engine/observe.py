@@ -1,9 +1,10 @@
 """Desired graph and observation.
 
 desired(): spec resources -> nodes, through each kind's expand().
-observe(): one batched, tag-filtered describe per kind per region per enterprise, in parallel;
-read-only. Returns every live object we own, keyed by node id, and an index from AWS ids to node
-ids so the diff can compare references.
+observe(): one batched, ownership-filtered listing per object type per region per enterprise (a
+global kind's once per enterprise), through the query layer (controller/aws/query.py), in
+parallel; read-only. Returns every live object we own, keyed by node id, and an index from AWS
+ids to node ids so the diff can compare references.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from controller.aws.session import AwsContext, CallCounter, context_for, verify_
 from controller.errors import ConfigError
 from controller.graph import Graph
 from controller.kinds import REGISTRY
-from controller.kinds.base import Live, Observation, prop_paths
+from controller.kinds.base import Kind, Live, Observation, prop_paths
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource
 
@@ -105,17 +106,37 @@ def select_enterprises(catalog: Catalog, only: str | None) -> list[str]:
     return [only]
 
 
-def observe(session: Session, graph: Graph, workers: int = 16) -> Observed:
-    started = time.monotonic()
-    out = Observed(enterprises=sorted(session.contexts))
+def rare_types(kinds: list[Kind]) -> list[str]:
+    """The tagging-API types of the object types that are listed only when needed (AwsFacts.rare)."""
+    return sorted({f.rare for k in kinds for f in k.facts if f.rare})
+
+
+def passes(session: Session, graph: Graph) -> list[tuple[Observation, str]]:
+    """(observation, kind) jobs: per enterprise, one observation per region for the regional kinds and,
+    when there are global kinds, one more for them (in the enterprise's first region, whose client
+    reaches a global service's endpoint); each sees the desired nodes it may find."""
+    regional = [k for k in REGISTRY if REGISTRY[k].scope == "regional"]
+    global_ = [k for k in REGISTRY if REGISTRY[k].scope == "global"]
     jobs: list[tuple[Observation, str]] = []
     for name, ctx in sorted(session.contexts.items()):
         regions = session.enterprises[name].spec.regions
+        mine = {i: n for i, n in graph.nodes.items() if n.enterprise == name}
+        rare = rare_types([REGISTRY[k] for k in regional])
         for region in regions:
-            obs = Observation(ctx, region)
-            obs.desired = {i: n for i, n in graph.nodes.items() if n.enterprise == name and n.region == region}
-            # a global kind (Route 53) is observed once per enterprise: in its first region
-            jobs.extend((obs, k) for k, plugin in REGISTRY.items() if plugin.scope == "regional" or region == regions[0])
+            obs = Observation(ctx, region, rare_types=rare)
+            obs.desired = {i: n for i, n in mine.items() if n.region == region and n.kind not in global_}
+            jobs.extend((obs, k) for k in regional)
+        if global_:
+            obs = Observation(ctx, regions[0], rare_types=rare_types([REGISTRY[k] for k in global_]), scope="global")
+            obs.desired = {i: n for i, n in mine.items() if n.kind in global_}
+            jobs.extend((obs, k) for k in global_)
+    return jobs
+
+
+def observe(session: Session, graph: Graph, workers: int = 16) -> Observed:
+    started = time.monotonic()
+    out = Observed(enterprises=sorted(session.contexts))
+    jobs = passes(session, graph)
 
     def run(job: tuple[Observation, str]) -> list[Live]:
         obs, kind = job

@@ -170,7 +170,7 @@ class Plan:
                    fingerprint=data["fingerprint"], api_calls=by_op if isinstance(by_op, dict) else {},
                    created_at=data["created_at"], format_version=data["format_version"],
                    controller_version=str(data.get("controller_version", "?")), saved_changes=data["changes"],
-                   warnings=data.get("warnings", []),
+                   warnings=data["warnings"] if isinstance(data.get("warnings"), list) else [],
                    targets=_globs(data, "targets"), excludes=_globs(data, "excludes"),
                    left_out=data["left_out"] if isinstance(data.get("left_out"), int) else 0)
 

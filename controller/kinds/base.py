@@ -1,58 +1,51 @@
-"""The kind contract: every AWS kind is a plugin with the same small set of verbs.
+"""The kind contract: every AWS kind is a plugin with the same small set of verbs over AWS facts as data.
 
+    facts                                 the AWS object types it manages, as data (aws/query.py AwsFacts):
+                                          service, listing call, id field, tag style, scope, adoption filter
     expand(resource, catalog) -> [Node]   spec document -> desired nodes (pure, no AWS)
-    observe(obs) -> [Live]                one batched, tag-filtered describe per region; read-only
-    create(op) -> Live                    idempotent: tags set at creation, ClientToken where taken
+    observe(obs) -> [Live]                from the query layer's listings (obs.owned(facts)); read-only
+    create(op) -> Live                    idempotent: tags set at creation (tags_at_create), ClientToken where taken
     update(op, changes) -> None           converge the changed fields only
     delete(op) -> None                    NotFound is success
+    retag(op, tags) -> None               restore the ownership tags: written once per tag style from the facts
 
 The engine, not the kind, picks the verb (from the diff). A kind declares what forces
-replacement (`force_new`) and which props compare as sets (`set_fields`).
+replacement (`force_new`) and which props compare as sets (`set_fields`). Every module of this
+package is discovered (controller/kinds/__init__.py): a new kind is a new module, nothing else.
 """
 
 from __future__ import annotations
 
-import builtins
 import hashlib
 import json
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from controller.aws import query
 from controller.aws.errors import aws_call, is_not_found
+from controller.aws.query import AwsFacts, Observation, Scope
 from controller.aws.session import AwsContext
+from controller.aws.tags import (
+    MANAGED_BY,
+    TAG_ADDRESS,
+    TAG_ENTERPRISE,
+    TAG_MANAGED_BY,
+    TAG_PROTECT,
+    tag_list,
+    tags_of,
+)
 from controller.errors import ResourceError
 from controller.graph import Node
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource
 from controller.spec.tags import managed_keys_tags
 
-TAG_ADDRESS = "controller:address"
-TAG_ENTERPRISE = "controller:enterprise"
-TAG_MANAGED_BY = "controller:managed-by"
-TAG_PROTECT = "controller:protect"
-MANAGED_BY = "controller"
-# Object types that most estates have few of: one tagging-API call tells whether any exist.
-# Adoption (onboarded documents, docs/onboarding.md): the describe calls whose untagged objects a node may
-# adopt by AWS id, with the id filter and the id field. An adopted object is returned with the address tag
-# of the node that names it, so every kind observes it like its own; the engine then drops the borrowed
-# tags again (Observation.adopted), and the diff plans an `adopt` (tags only) for it.
-ADOPTABLE = {
-    "describe_vpcs": ("vpc-", "vpc-id", "VpcId"),
-    "describe_subnets": ("subnet-", "subnet-id", "SubnetId"),
-    "describe_security_groups": ("sg-", "group-id", "GroupId"),
-    "describe_instances": ("i-", "instance-id", "InstanceId"),
-    "describe_volumes": ("vol-", "volume-id", "VolumeId"),
-    "describe_addresses": ("eipalloc-", "allocation-id", "AllocationId"),
-    "describe_key_pairs": ("key-", "key-pair-id", "KeyPairId"),
-    "describe_route_tables": ("rtb-", "route-table-id", "RouteTableId"),
-    "describe_internet_gateways": ("igw-", "internet-gateway-id", "InternetGatewayId"),
-    "describe_nat_gateways": ("nat-", "nat-gateway-id", "NatGatewayId"),
-}
-RARE_TYPES = ("elasticloadbalancing:loadbalancer", "ec2:vpn-connection", "ec2:customer-gateway", "ec2:vpn-gateway")
+__all__ = ["MANAGED_BY", "TAG_ADDRESS", "TAG_ENTERPRISE", "TAG_MANAGED_BY", "TAG_PROTECT", "AwsFacts", "Kind", "Live",
+           "Observation", "Op", "REGISTRY", "client_token", "ownership_tags", "register", "set_by_user", "tag_list",
+           "tags_at_create", "tags_of"]
 
 
 @dataclass
@@ -78,10 +71,6 @@ class Live:
         return self.tags.get(TAG_ADDRESS, self.id).split("@")[0]
 
 
-def tags_of(obj: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in obj.get("Tags") or obj.get("TagSet") or []}
-
-
 def ownership_tags(node: Node) -> dict[str, str]:
     """Every tag the controller sets on the object of a node: your tags (defaultTags and metadata.tags), the
     `controller:tags` list of their keys (docs/tags.md), then the ownership tags."""
@@ -92,12 +81,10 @@ def ownership_tags(node: Node) -> dict[str, str]:
     return tags
 
 
-def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
-
-
-def tag_spec(resource_type: str, node: Node) -> list[dict[str, Any]]:
-    return [{"ResourceType": resource_type, "Tags": tag_list(ownership_tags(node))}]
+def tags_at_create(node: Node, facts: AwsFacts, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The kwargs of a create call that tag the new object (in the style of `facts`): the ownership tags,
+    plus `extra` (e.g. a VM's user-data digest). The one place a create's tags come from."""
+    return facts.tags.at_create(facts, {**ownership_tags(node), **(extra or {})})
 
 
 def client_token(node: Node, resolved: dict[str, Any] | None = None) -> str:
@@ -106,120 +93,6 @@ def client_token(node: Node, resolved: dict[str, Any] | None = None) -> str:
     replaced refers to a new subnet id, so it gets a new token, never the old instance back."""
     blob = json.dumps(resolved or {}, sort_keys=True, default=str)
     return hashlib.sha256(f"{node.id}:{node.digest()}:{blob}".encode()).hexdigest()[:64]
-
-
-class Observation:
-    """One enterprise in one region during one observe pass: memoized, paginated describe calls.
-
-    Kinds that need the same listing (instances for VMs and for volume attachments) share one call.
-    """
-
-    def __init__(self, ctx: AwsContext, region: str):
-        self.ctx = ctx
-        self.region = region
-        self.enterprise = ctx.enterprise
-        self._memo: dict[tuple[Any, ...], builtins.list[dict[str, Any]]] = {}
-        self._locks: dict[tuple[Any, ...], threading.Lock] = {}
-        self._guard = threading.Lock()
-        self.desired: dict[str, Node] = {}  # the desired nodes of this enterprise and region, by id
-        self.adopted: dict[str, builtins.list[str]] = {}  # AWS id of an adopted object -> the tag keys lent it
-
-    def client(self, service: str = "ec2") -> Any:
-        return self.ctx.client(service, self.region)
-
-    def owned_filter(self) -> builtins.list[dict[str, Any]]:
-        return [{"Name": f"tag:{TAG_ENTERPRISE}", "Values": [self.enterprise]}]
-
-    def list(self, service: str, operation: str, key: str, **kwargs: Any) -> builtins.list[dict[str, Any]]:
-        """All items of a paginated describe call (memoized for this pass)."""
-        memo_key = (service, operation, key, repr(sorted(kwargs.items())))
-        with self._guard:
-            lock = self._locks.setdefault(memo_key, threading.Lock())
-        with lock:
-            if memo_key not in self._memo:
-                self._memo[memo_key] = self._fetch(service, operation, key, kwargs)
-            return self._memo[memo_key]
-
-    def _fetch(self, service: str, operation: str, key: str, kwargs: dict[str, Any]) -> builtins.list[dict[str, Any]]:
-        items = self._fetch_pages(service, operation, key, kwargs)
-        if operation in ADOPTABLE and kwargs.get("Filters") == self.owned_filter():
-            items = items + self._adoptable(service, operation, key, kwargs, items)
-        return items
-
-    def _adoptable(self, service: str, operation: str, key: str, kwargs: dict[str, Any],
-                   owned: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
-        """Untagged objects that desired nodes name by AWS id, lent the node's address tag (one call)."""
-        prefix, id_filter, id_field = ADOPTABLE[operation]
-        wanted = {n.adopt: n for n in self.desired.values()
-                  if n.adopt and n.adopt.startswith(prefix) and n.absent is None}
-        taken = {tags_of(o).get(TAG_ADDRESS) for o in owned}
-        wanted = {a: n for a, n in wanted.items() if n.id.split("@")[0] not in taken and n.id not in taken}
-        if not wanted:
-            return []
-        extra = {k: v for k, v in kwargs.items() if k != "Filters"}
-        found = self._fetch_pages(service, operation, key,
-                                  {**extra, "Filters": [{"Name": id_filter, "Values": sorted(wanted)}]})
-        out = []
-        for o in found:
-            node = wanted.get(str(o.get(id_field)))
-            if node is None or TAG_ADDRESS in tags_of(o):
-                continue  # tagged objects are never adopted: they belong to their address
-            lent = {TAG_ADDRESS: node.id, TAG_ENTERPRISE: self.enterprise}
-            o = {**o, "Tags": [*(o.get("Tags") or []), *({"Key": k, "Value": v} for k, v in lent.items())]}
-            with self._guard:
-                self.adopted[o[id_field]] = sorted(lent)
-            out.append(o)
-        return out
-
-    def _fetch_pages(self, service: str, operation: str, key: str, kwargs: dict[str, Any]
-                     ) -> builtins.list[dict[str, Any]]:
-        c = self.client(service)
-        with aws_call(f"{self.enterprise} in {self.region}", f"observe ({operation})"):
-            if c.can_paginate(operation):
-                items: builtins.list[dict[str, Any]] = []
-                for page in c.get_paginator(operation).paginate(**kwargs):
-                    items.extend(_dig(page, key))
-                return items
-            return list(_dig(getattr(c, operation)(**kwargs), key))
-
-    def tagged_types(self) -> set[str]:
-        """`service:type` of every object carrying this enterprise's tag in the region (one shared
-        Resource Groups Tagging API call), e.g. `elasticloadbalancing:loadbalancer`, `ec2:vpn-connection`.
-
-        Kinds that are rare in an estate (load balancers, VPNs) skip their own listing calls when
-        nothing of theirs exists and nothing is desired, which keeps a no-change plan cheap.
-        """
-        items = self.list("resourcegroupstaggingapi", "get_resources", "ResourceTagMappingList",
-                          TagFilters=[{"Key": TAG_ENTERPRISE, "Values": [self.enterprise]}],
-                          ResourceTypeFilters=list(RARE_TYPES))
-        out = set()
-        for i in items:
-            arn = i["ResourceARN"].split(":", 5)
-            if len(arn) == 6:
-                out.add(f"{arn[2]}:{arn[5].split('/')[0]}")
-        return out
-
-    def needs(self, kind: str, *tagged: str) -> bool:
-        """Whether a rare kind must list its objects: something is desired, or tagged objects exist.
-
-        `tagged` are `service:type` names from RARE_TYPES.
-        """
-        if any(n.kind == kind for n in self.desired.values()):
-            return True
-        return bool(self.tagged_types() & set(tagged))
-
-    def owned(self, service: str, operation: str, key: str, **kwargs: Any) -> builtins.list[dict[str, Any]]:
-        """Items carrying this enterprise's ownership tag."""
-        return self.list(service, operation, key, Filters=self.owned_filter(), **kwargs)
-
-
-def _dig(page: dict[str, Any], key: str) -> Iterable[dict[str, Any]]:
-    """`Reservations[].Instances` style keys."""
-    head, _, rest = key.partition("[].")
-    items = page.get(head, [])
-    if not rest:
-        return items
-    return [x for item in items for x in _dig(item, rest)]
 
 
 @dataclass
@@ -248,26 +121,26 @@ class Op:
 
     def call(self, operation: str, fn: Callable[..., Any], *args: Any, ok_not_found: bool = False,
              retry_codes: Iterable[str] = (), attempts: int = 10, **kwargs: Any) -> Any:
-        """One AWS call for this resource: errors name the address and the operation.
+        """One AWS call for this resource (controller/aws/query.py `call`): errors name the address and
+        the operation; throttling is retried with jittered backoff.
 
         ok_not_found: a NotFound answer is success (deletes). retry_codes: codes that mean "not yet"
-        (eventual consistency, a dependency still going away), retried with backoff.
+        (eventual consistency, a dependency still going away), retried the same way.
         """
-        retry = set(retry_codes)
-        delay = 0.2
-        for attempt in range(attempts):
-            try:
-                with aws_call(self.address, operation):
-                    return fn(*args, **kwargs)
-            except ResourceError as e:
-                if ok_not_found and is_not_found(e):
-                    return None
-                if e.code in retry and attempt < attempts - 1:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                    continue
-                raise
-        return None
+        return query.call(self.address, operation, fn, *args, ok_not_found=ok_not_found, retry_codes=retry_codes,
+                          attempts=attempts, **kwargs)
+
+    def retag(self, facts: AwsFacts, target: str, tags: Mapping[str, str | None]) -> None:
+        """Write `tags` on an existing object of type `facts` (None removes a key), in its tag style."""
+        keep = query.retag(self.call, self.client(facts.service), facts, target, tags)
+        if self.live is not None:
+            self.live.tags.update(keep)
+            for k in [k for k, v in tags.items() if v is None]:
+                self.live.tags.pop(k, None)
+
+    def tag_new(self, facts: AwsFacts, target: str) -> None:
+        """After a create: the tags its call could not set (styles without tags at creation, Route 53)."""
+        facts.tags.after_create(self.call, self.client(facts.service), facts, target, ownership_tags(self.want))
 
     def wait(self, what: str, probe: Callable[[], Any], ready: Callable[[Any], bool], timeout: float = 600,
              failed: Callable[[Any], str | None] = lambda _: None) -> Any:
@@ -302,16 +175,19 @@ class Kind:
     force_new: ClassVar[frozenset[str]] = frozenset()
     set_fields: ClassVar[frozenset[str]] = frozenset()
     secret_fields: ClassVar[frozenset[str]] = frozenset()
-    services: ClassVar[tuple[str, ...]] = ("ec2",)
-    # "global": one object per account, not per region (Route 53): observed once per enterprise, in its
-    # first region, and its nodes carry that region.
-    scope: ClassVar[str] = "regional"
+    # The AWS object types this kind manages or reads, as data; the first is its own (retag, tags at creation).
+    facts: ClassVar[tuple[AwsFacts, ...]] = ()
     # Whether its objects carry tags of their own (rules of a group, attachments and AMIs do not).
     tagged: ClassVar[bool] = True
     # Ignore paths (docs/tags.md): spec paths (YAML names, [*] for an index) whose prop has another name
     # or shape, e.g. {"hardwareProfile": "instanceType"} (several props: a tuple); any other spec path names
     # the prop of the same name.
     ignore_props: ClassVar[dict[str, str | tuple[str, ...]]] = {}
+
+    @property
+    def scope(self) -> Scope:
+        """global: observed once per enterprise (Route 53); regional: once per region of the enterprise."""
+        return "global" if self.facts and all(f.scope == "global" for f in self.facts) else "regional"
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         return []
@@ -331,6 +207,36 @@ class Kind:
     def check(self, node: Node, live: Live | None) -> str | None:
         """A reason this node cannot be applied at all (found while planning), or None."""
         return None
+
+    # tags: the contract's, from the facts ------------------------------------------------
+
+    def facts_of(self, live: Live) -> AwsFacts:
+        """The object type of a live object (a kind managing two, like classic and application load
+        balancers, picks by its id)."""
+        if not self.facts:
+            raise ResourceError(live.id, "tag", "NotTaggable", f"kind {self.name} declares no AWS object type")
+        return self.facts[0]
+
+    def tag_target(self, op: Op) -> str:
+        """What the tag calls name the object by: its AWS id, or the `tagTarget` attr (an ARN, a name)."""
+        assert op.live is not None
+        return str(op.live.attrs.get("tagTarget") or op.live.aws_id)
+
+    def retag(self, op: Op, tags: Mapping[str, str | None]) -> None:
+        """Restore the ownership tags of a live object (None removes a key), in its type's tag style."""
+        assert op.live is not None
+        if op.live.derived:
+            raise ResourceError(op.address, "tag", "NotTaggable", f"{self.name} has no tags of its own")
+        facts = self.facts_of(op.live)
+        op.retag(facts, self.tag_target(op), tags)
+        # the parts that carry the object's tags (a VM's root volume and nics, a NAT gateway's own Elastic
+        # IP, an ALB's target groups, a VPN's gateways), in the same tag style
+        for part in op.live.attrs.get("tagged_parts") or ():
+            op.retag(facts, part, tags)
+
+    def tags_at_create(self, node: Node, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The kwargs of this kind's create call that tag the new object (see `tags_at_create`)."""
+        return tags_at_create(node, self.facts[0], extra)
 
     def warning(self, node: Node, live: Live | None) -> str | None:
         """Something the plan should say about this node without refusing it (a deprecated AMI), or None."""

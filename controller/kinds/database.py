@@ -5,7 +5,7 @@ Identity:
   identifier  `<vdc>-<name>` (RDS rules: a letter first, no `--`, at most 63), or the onboarded
               instance's own (metadata.awsId); the DB subnet group has the same name.
   aws_id      the identifier; attrs: arn, endpoint, port, secretArn (what other documents may use).
-  tags        the ownership tags on both (RDS TagList; add_tags_to_resource for drift).
+  tags        the ownership tags on both (the RDS tag style: TagList, add_tags_to_resource).
 
 The master password is AWS-managed (`ManageMasterUserPassword`): the controller never sees it, and
 only the ARN of its Secrets Manager secret is an attribute. `skipFinalSnapshot` lives in a tag
@@ -13,8 +13,8 @@ only the ARN of its Secrets Manager secret is an attribute. `skipFinalSnapshot` 
 delete takes a final snapshot `<identifier>-final-<UTC time>`. `metadata.protect` also sets
 DeletionProtection.
 
-RDS has no server-side tag filter: one describe_db_instances per region, read TagList (the
-instance carries its DBSubnetGroup and VPC security groups, so no other call). A database that RDS
+RDS has no server-side tag filter: one describe_db_instances per region (only when a Database is
+desired there or the tagging API shows one of ours), filtered on its TagList by the query layer (obs.owned; adoption by identifier there too) (the instance carries its DBSubnetGroup and VPC security groups, so no other call). A database that RDS
 is still creating or modifying is reported as in progress; a pending modification counts as done
 (PendingModifiedValues overlays what is observed), so a modification in flight is not drift.
 """
@@ -23,26 +23,32 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
+from controller.aws import tags as tag_style
 from controller.errors import ResourceError
 from controller.graph import Node, Ref
 from controller.kinds.base import (
     TAG_ADDRESS,
-    TAG_ENTERPRISE,
+    AwsFacts,
     Kind,
     Live,
     Observation,
     Op,
-    ownership_tags,
     register,
     set_by_user,
-    tag_list,
+    tags_at_create,
     tags_of,
 )
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource, address_of
 
+# listed only when a Database is desired or the tagging API shows one of ours (`rare`): most estates have none
+DB_INSTANCES = AwsFacts("rds", "describe_db_instances", "DBInstances", "DBInstanceIdentifier", tag_style.RDS,
+                        tag_field="DBInstanceArn", rare="rds:db")
+DB_SUBNET_GROUPS = AwsFacts("rds", "describe_db_subnet_groups", "DBSubnetGroups", "DBSubnetGroupName",
+                            tag_style.RDS, tag_field="DBSubnetGroupArn")
 TAG_SKIP_SNAPSHOT = "controller:skip-final-snapshot"
 BUSY = ("creating", "modifying", "backing-up", "upgrading", "configuring-enhanced-monitoring", "rebooting",
         "resetting-master-credentials", "renaming", "storage-optimization", "maintenance")
@@ -82,7 +88,7 @@ class Database(Kind):
     spec_kinds = ("Database",)
     force_new = frozenset({"engine", "identifier", "masterUsername", "vpc"})
     set_fields = frozenset({"subnets"})
-    services = ("rds",)
+    facts = (DB_INSTANCES, DB_SUBNET_GROUPS)
     ignore_props = {"networks": "subnets"}
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
@@ -119,16 +125,11 @@ class Database(Kind):
     # -- observe ---------------------------------------------------------------------------------
 
     def observe(self, obs: Observation) -> list[Live]:
+        if not obs.needs(self.name, DB_INSTANCES):
+            return []  # nothing desired, nothing of ours tagged: no listing call
         out = []
-        wanted = {n.adopt: n for n in obs.desired.values() if n.kind == self.name and n.adopt}
-        for db in obs.list("rds", "describe_db_instances", "DBInstances"):
-            tags = tags_of({"Tags": db.get("TagList")})
-            if tags.get(TAG_ENTERPRISE) != obs.enterprise:
-                node = wanted.get(db["DBInstanceIdentifier"])
-                if node is None or TAG_ADDRESS in tags:
-                    continue  # not ours, and no document onboards it
-                tags = {**tags, TAG_ADDRESS: node.id, TAG_ENTERPRISE: obs.enterprise}
-                obs.adopted[db["DBInstanceIdentifier"]] = [TAG_ADDRESS, TAG_ENTERPRISE]
+        for db in obs.owned(DB_INSTANCES):
+            tags = tags_of(db)
             if db.get("DBInstanceStatus") in GONE:
                 continue
             live = self._live(db, tags)
@@ -166,20 +167,19 @@ class Database(Kind):
     # -- verbs -----------------------------------------------------------------------------------
 
     @staticmethod
-    def _tags(node: Node, props: dict[str, Any]) -> dict[str, str]:
-        tags = ownership_tags(node)
-        if props.get("skipFinalSnapshot"):
-            tags[TAG_SKIP_SNAPSHOT] = "true"
-        return tags
+    def _extra_tags(props: dict[str, Any]) -> dict[str, str]:
+        """Beside the ownership tags: skipFinalSnapshot, so a delete after the document is gone knows it."""
+        return {TAG_SKIP_SNAPSHOT: "true"} if props.get("skipFinalSnapshot") else {}
 
     def create(self, op: Op) -> Live:
         node, p = op.want, op.props
         rds = op.client("rds")
         ident = p["identifier"]
-        tags = tag_list(self._tags(node, p))
+        extra = self._extra_tags(p)
         try:
             op.call("create DB subnet group", rds.create_db_subnet_group, DBSubnetGroupName=ident,
-                    DBSubnetGroupDescription=f"{node.id} (controller)", SubnetIds=p["subnets"], Tags=tags)
+                    DBSubnetGroupDescription=f"{node.id} (controller)", SubnetIds=p["subnets"],
+                    **tags_at_create(node, DB_SUBNET_GROUPS, extra))
         except ResourceError as e:
             if e.code != "DBSubnetGroupAlreadyExists":
                 raise
@@ -191,7 +191,8 @@ class Database(Kind):
             "AllocatedStorage": p["storageGiB"], "StorageType": p["storageType"], "MultiAZ": p["multiAz"],
             "BackupRetentionPeriod": p["backupRetentionDays"], "MasterUsername": p["masterUsername"],
             "ManageMasterUserPassword": True, "DBSubnetGroupName": ident, "PubliclyAccessible": False,
-            "DeletionProtection": bool(p["deletionProtection"]), "CopyTagsToSnapshot": True, "Tags": tags,
+            "DeletionProtection": bool(p["deletionProtection"]), "CopyTagsToSnapshot": True,
+            **self.tags_at_create(node, extra),
         }
         if p.get("engineVersion"):
             kw["EngineVersion"] = p["engineVersion"]
@@ -203,7 +204,7 @@ class Database(Kind):
             if e.code != "DBInstanceAlreadyExists":
                 raise
             found = self._describe(op, ident)
-            if found is None or tags_of({"Tags": found.get("TagList")}).get(TAG_ADDRESS) != node.id:
+            if found is None or tags_of(found).get(TAG_ADDRESS) != node.id:
                 raise ResourceError(op.address, "create DB instance", e.code,
                                     f"a DB instance {ident!r} exists that is not this document's: rename the "
                                     "document or onboard that instance") from None
@@ -212,7 +213,7 @@ class Database(Kind):
                      lambda d: bool((d.get("Endpoint") or {}).get("Address")), timeout=3600,
                      failed=lambda d: f"status {d.get('DBInstanceStatus')}"
                      if d.get("DBInstanceStatus") in ("failed", "incompatible-parameters") else None)
-        live = self._live(db, tags_of({"Tags": db.get("TagList")}))
+        live = self._live(db, tags_of(db))
         live.props["engineVersion"] = p.get("engineVersion") or live.props["engineVersion"]
         return live
 
@@ -248,20 +249,14 @@ class Database(Kind):
             op.call("modify DB instance", rds.modify_db_instance, DBInstanceIdentifier=ident, ApplyImmediately=True,
                     **kw, retry_codes=["InvalidDBInstanceState"])
 
-    def retag(self, op: Op, tags: dict[str, str | None]) -> None:
-        """Tags on the instance and its subnet group; protection also sets DeletionProtection."""
+    def retag(self, op: Op, tags: Mapping[str, str | None]) -> None:
+        """Tags on the instance and on its subnet group (the RDS tag style, on each one's ARN)."""
         assert op.live is not None
-        rds = op.client("rds")
         arn = op.live.attrs.get("arn")
-        group_arn = arn.replace(":db:", ":subgrp:") if arn else None
-        keep = {k: v for k, v in tags.items() if v is not None}
-        drop = [k for k, v in tags.items() if v is None]
-        for res in filter(None, (arn, group_arn)):
-            if keep:
-                op.call("tag", rds.add_tags_to_resource, ResourceName=res, Tags=tag_list(keep))
-            if drop:
-                op.call("untag", rds.remove_tags_from_resource, ResourceName=res, TagKeys=drop)
-        op.live.tags.update(keep)
+        if not arn:
+            raise ResourceError(op.address, "tag", "NoArn", "the DB instance's ARN is not known")
+        op.retag(DB_INSTANCES, arn, tags)
+        op.retag(DB_SUBNET_GROUPS, arn.replace(":db:", ":subgrp:"), tags)
 
     def delete(self, op: Op) -> None:
         assert op.live is not None

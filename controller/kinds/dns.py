@@ -1,7 +1,8 @@
 """DnsZone: a Route 53 hosted zone; DnsRecord: one record set in it. Both global (Route 53 has no
 regions): observed once per enterprise, in its first region.
 
-Zones carry the ownership tags (change_tags_for_resource). Records cannot carry tags, so ownership is
+Zones carry the ownership tags (the Route 53 tag style: list_tags_for_resources,
+change_tags_for_resource, written right after the create). Records cannot carry tags, so ownership is
 written beside each record, as external-dns's TXT registry does (registry/txt.go): a TXT record
 `_ctl-<type>.<name>` (`_ctl-<type>-wildcard.<zone>` for `*.<zone>`) whose value holds the ownership
 tags (`heritage=controller,controller:address=...,controller:enterprise=...`). A record without such a
@@ -19,8 +20,10 @@ record is updated after it in the same apply.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from controller.aws import tags as tag_style
 from controller.errors import ResourceError
 from controller.graph import Node, Ref
 from controller.kinds.base import (
@@ -28,6 +31,7 @@ from controller.kinds.base import (
     TAG_ENTERPRISE,
     TAG_MANAGED_BY,
     TAG_PROTECT,
+    AwsFacts,
     Kind,
     Live,
     Observation,
@@ -36,7 +40,6 @@ from controller.kinds.base import (
     ownership_tags,
     register,
     set_by_user,
-    tag_list,
     tags_of,
 )
 from controller.kinds.public_ip import association_id
@@ -46,7 +49,12 @@ from controller.spec.models import Resource, address_of
 HERITAGE = "heritage=controller"
 OWNER_PREFIX = "_ctl-"
 OWNED_TAGS = (TAG_ADDRESS, TAG_ENTERPRISE, TAG_MANAGED_BY, TAG_PROTECT)
-TAG_BATCH = 10  # list_tags_for_resources takes at most 10 zones
+# global: observed once per enterprise (engine/observe.py), not once per region
+HOSTED_ZONES = AwsFacts("route53", "list_hosted_zones", "HostedZones", "Id", tag_style.ROUTE53,
+                        resource_type="hostedzone", scope="global", listed_prefix="/hostedzone/")
+# records carry no tags: their ownership is an owner TXT beside each (DnsRecord.retag writes it)
+RECORD_SETS = AwsFacts("route53", "list_resource_record_sets", "ResourceRecordSets", "Name", tag_style.ROUTE53,
+                       scope="global")
 
 
 def fqdn(name: str) -> str:
@@ -108,34 +116,14 @@ def _global_region(r: Resource, catalog: Catalog) -> str:
 
 # -- one listing per observe pass, shared by both kinds -------------------------------------------
 
-def _zones(obs: Observation) -> list[tuple[dict[str, Any], dict[str, str]]]:
-    """Every hosted zone of the account with its tags."""
-    zones = obs.list("route53", "list_hosted_zones", "HostedZones")
-    ids = [_zone_id(z["Id"]) for z in zones]
-    tags: dict[str, dict[str, str]] = {}
-    for i in range(0, len(ids), TAG_BATCH):
-        for t in obs.list("route53", "list_tags_for_resources", "ResourceTagSets", ResourceType="hostedzone",
-                          ResourceIds=ids[i:i + TAG_BATCH]):
-            tags[t["ResourceId"]] = tags_of(t)
-    return [(z, tags.get(_zone_id(z["Id"]), {})) for z in zones]
-
-
 def _owned_zones(obs: Observation) -> list[tuple[dict[str, Any], dict[str, str]]]:
-    """This enterprise's zones (tagged, or untagged and named by a document's awsId: adopted)."""
-    wanted = {n.adopt: n for n in obs.desired.values() if n.kind == DnsZone.name and n.adopt}
-    out = []
-    for z, tags in _zones(obs):
-        zid = _zone_id(z["Id"])
-        if tags.get(TAG_ENTERPRISE) == obs.enterprise:
-            out.append((z, tags))
-        elif zid in wanted and TAG_ADDRESS not in tags:
-            obs.adopted[zid] = [TAG_ADDRESS, TAG_ENTERPRISE]
-            out.append((z, {**tags, TAG_ADDRESS: wanted[zid].id, TAG_ENTERPRISE: obs.enterprise}))
-    return out
+    """This enterprise's zones with their tags (tagged, or untagged and named by a document's awsId:
+    adopted): one listing and its tags, shared by both kinds (the query layer)."""
+    return [(z, tags_of(z)) for z in obs.owned(HOSTED_ZONES)]
 
 
 def _records(obs: Observation, zone_id: str) -> list[dict[str, Any]]:
-    return obs.list("route53", "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id)
+    return obs.list(RECORD_SETS.service, RECORD_SETS.describe, RECORD_SETS.key, HostedZoneId=zone_id)
 
 
 def _split(records: list[dict[str, Any]], domain: str, enterprise: str
@@ -168,8 +156,7 @@ class DnsZone(Kind):
     spec_kinds = ("DnsZone",)
     force_new = frozenset({"domain", "private"})
     set_fields = frozenset({"vpcs"})
-    services = ("route53",)
-    scope = "global"
+    facts = (HOSTED_ZONES,)
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         s, ent = r.spec, r.metadata.enterprise
@@ -220,8 +207,7 @@ class DnsZone(Kind):
             if e.code != "HostedZoneAlreadyExists":
                 raise
             zid = self._by_reference(op, p["domain"], ref)  # an interrupted apply made it, untagged
-        op.call("tag hosted zone", r53.change_tags_for_resource, ResourceType="hostedzone", ResourceId=zid,
-                AddTags=tag_list(ownership_tags(node)))
+        op.tag_new(HOSTED_ZONES, zid)  # create_hosted_zone takes no tags
         live = Live(id=node.id, kind=self.name, aws_id=zid, tags=ownership_tags(node),
                     props={k: p[k] for k in ("domain", "private", "comment")} | {"vpcs": p["vpcs"][:1]},
                     attrs={"vpcRegions": dict(zip(p["vpcs"][:1], p["vpcRegions"][:1], strict=True)),
@@ -258,17 +244,6 @@ class DnsZone(Kind):
                         VPC={"VPCRegion": have[vpc], "VPCId": vpc}, ok_not_found=True)
             op.live.attrs["vpcRegions"] = want
 
-    def retag(self, op: Op, tags: dict[str, str | None]) -> None:
-        assert op.live is not None
-        keep = {k: v for k, v in tags.items() if v is not None}
-        drop = [k for k, v in tags.items() if v is None]
-        kw: dict[str, Any] = {"AddTags": tag_list(keep)} if keep else {}
-        if drop:
-            kw["RemoveTagKeys"] = drop
-        op.call("tag hosted zone", op.client("route53").change_tags_for_resource, ResourceType="hostedzone",
-                ResourceId=op.live.aws_id, **kw)
-        op.live.tags.update(keep)
-
     def delete(self, op: Op) -> None:
         assert op.live is not None
         r53, zid = op.client("route53"), op.live.aws_id
@@ -294,8 +269,7 @@ class DnsRecord(Kind):
     spec_kinds = ("DnsRecord",)
     force_new = frozenset({"zone", "name", "type"})
     set_fields = frozenset({"values"})
-    services = ("route53",)
-    scope = "global"
+    facts = (RECORD_SETS,)
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         s, ent = r.spec, r.metadata.enterprise
@@ -412,8 +386,8 @@ class DnsRecord(Kind):
         self._change(op, "update record", [("UPSERT", rs)])
         op.live.attrs["record"] = rs
 
-    def retag(self, op: Op, tags: dict[str, str | None]) -> None:
-        """The ownership "tags" of a record are its owner TXT."""
+    def retag(self, op: Op, tags: Mapping[str, str | None]) -> None:
+        """The ownership "tags" of a record are its owner TXT (records cannot carry tags)."""
         assert op.live is not None
         have = {k: v for k, v in op.live.tags.items() if k in OWNED_TAGS}
         merged = {k: v for k, v in {**have, **tags}.items() if v is not None}

@@ -10,14 +10,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from controller.aws import tags as tag_style
 from controller.errors import ResourceError
 from controller.graph import Node, Ref
-from controller.kinds.base import Kind, Live, Observation, Op, ownership_tags, register, tag_spec
+from controller.kinds.base import AwsFacts, Kind, Live, Observation, Op, ownership_tags, register
 from controller.kinds.vdc import part
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource, Rule
 
 ALL_OUT = [{"protocol": "all", "ports": "all", "peer": "0.0.0.0/0"}]
+SECURITY_GROUPS = AwsFacts("ec2", "describe_security_groups", "SecurityGroups", "GroupId", tag_style.EC2,
+                           resource_type="security-group", adopt_filter="group-id", id_prefix="sg-")
+PROTOCOLS = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp"}
 
 
 def group_name(name: str) -> str:
@@ -53,17 +57,28 @@ def _unique(atoms: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
+def protocol_of(perm: dict[str, Any]) -> str:
+    """A permission's protocol as the spec names it (all, tcp, udp, icmp; else AWS's own name or number)."""
+    return PROTOCOLS.get(str(perm.get("IpProtocol")), str(perm.get("IpProtocol")))
+
+
+def decode_rule(perm: dict[str, Any]) -> tuple[str, str | None, list[str], list[str]]:
+    """One AWS permission as (protocol, ports, CIDR peers, group peers): ports None for all ports.
+
+    The one place a rule is read from AWS (observe compares it, onboarding writes it)."""
+    proto = protocol_of(perm)
+    lo, hi = perm.get("FromPort", -1), perm.get("ToPort", -1)
+    ports = None if proto == "all" or lo in (-1, None) else (f"{lo}" if lo == hi else f"{lo}-{hi}")
+    return (proto, ports, [r["CidrIp"] for r in perm.get("IpRanges", [])],
+            [g["GroupId"] for g in perm.get("UserIdGroupPairs", []) if g.get("GroupId")])
+
+
 def _live_atoms(perms: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for p in perms:
-        proto = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp"}.get(str(p.get("IpProtocol")),
-                                                                        str(p.get("IpProtocol")))
-        lo, hi = p.get("FromPort", -1), p.get("ToPort", -1)
-        ports = "all" if proto == "all" or lo in (-1, None) else (f"{lo}" if lo == hi else f"{lo}-{hi}")
-        for rng in p.get("IpRanges", []):
-            out.append({"protocol": proto, "ports": ports, "peer": rng["CidrIp"]})
-        for g in p.get("UserIdGroupPairs", []):
-            out.append({"protocol": proto, "ports": ports, "peer": g["GroupId"]})
+        proto, ports, cidrs, groups = decode_rule(p)
+        for peer in [*cidrs, *groups]:
+            out.append({"protocol": proto, "ports": ports or "all", "peer": peer})
     return _unique(out)
 
 
@@ -89,6 +104,7 @@ class Firewall(Kind):
     name = "Firewall"
     spec_kinds = ("Firewall",)
     force_new = frozenset({"vpc", "groupName", "description"})
+    facts = (SECURITY_GROUPS,)
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         vdc = catalog.vdc_required(r)
@@ -105,7 +121,7 @@ class Firewall(Kind):
 
     def observe(self, obs: Observation) -> list[Live]:
         out = []
-        for g in obs.owned("ec2", "describe_security_groups", "SecurityGroups"):
+        for g in obs.owned(SECURITY_GROUPS):
             live = self.live_from(self.name, g, g["GroupId"], {
                 "vpc": g.get("VpcId"), "groupName": g["GroupName"], "description": g.get("Description", "")},
                 refs=[g.get("VpcId", "")])
@@ -118,7 +134,7 @@ class Firewall(Kind):
         ec2 = op.client()
         p = op.props
         sg = op.call("create security group", ec2.create_security_group, GroupName=p["groupName"],
-                     Description=p["description"], VpcId=p["vpc"], TagSpecifications=tag_spec("security-group", node),
+                     Description=p["description"], VpcId=p["vpc"], **self.tags_at_create(node),
                      retry_codes=["InvalidVpcID.NotFound"])
         return Live(id=node.id, kind=self.name, aws_id=sg["GroupId"], props=dict(p), tags=ownership_tags(node))
 
@@ -133,10 +149,11 @@ class FirewallRules(Kind):
     name = "FirewallRules"
     tagged = False
     set_fields = frozenset({"ingress", "egress"})
+    facts = (SECURITY_GROUPS,)  # the group's rules: no tags of their own (derived)
 
     def observe(self, obs: Observation) -> list[Live]:
         out = []
-        for g in obs.owned("ec2", "describe_security_groups", "SecurityGroups"):
+        for g in obs.owned(SECURITY_GROUPS):
             owner = self.live_from("Firewall", g, g["GroupId"], {})
             if owner is None:
                 continue

@@ -8,12 +8,15 @@ per region, filtered by the profiles wanted. A profile not offered in its zone i
 
 from __future__ import annotations
 
+from controller.aws import tags as tag_style
 from controller.graph import Node
-from controller.kinds.base import Kind, Live, Observation, Op, register
+from controller.kinds.base import AwsFacts, Kind, Live, Observation, Op, register
 from controller.spec.catalog import Catalog, vdc_zone
 from controller.spec.models import Resource, address_of
 
 KIND = "HardwareOffering"
+# read only: which zones offer an instance type
+OFFERINGS = AwsFacts("ec2", "describe_instance_type_offerings", "InstanceTypeOfferings", "InstanceType", tag_style.EC2)
 
 
 def offering_node(vm: Resource, catalog: Catalog, vdc: Resource, region: str) -> Node | None:
@@ -33,14 +36,14 @@ def offering_node(vm: Resource, catalog: Catalog, vdc: Resource, region: str) ->
 @register
 class HardwareOffering(Kind):
     name = KIND
+    facts = (OFFERINGS,)
 
     def observe(self, obs: Observation) -> list[Live]:
         wanted = {i: n for i, n in obs.desired.items() if n.kind == self.name}
         if not wanted:
             return []
         types = sorted({n.props["instanceType"] for n in wanted.values()})
-        offers = obs.list("ec2", "describe_instance_type_offerings", "InstanceTypeOfferings",
-                          LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": types}])
+        offers = obs.list(OFFERINGS.service, OFFERINGS.describe, OFFERINGS.key, LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": types}])
         zones: dict[str, set[str]] = {}
         for o in offers:
             zones.setdefault(o["InstanceType"], set()).add(o["Location"])

@@ -8,16 +8,16 @@ Identity:
              names never collide); unique per account and region.
   aws_id     application: the load balancer ARN. classic: its DNSName (AWS-unique, unlike the name,
              which is only unique per account and region). The classic name is kept in attrs/props.
-  tags       the ownership tags, set at creation (Tags=...); drift in them is fixed by `retag`
-             (elbv2/elb add_tags, not ec2 create_tags).
+  tags       the ownership tags, set at creation (Tags=...); read with describe_tags and restored
+             with add_tags: the ELBV2 and ELB tag styles of the query layer (controller/aws/tags.py).
   target groups `<lb name>-<port>` (cut + hash when longer than 32), tagged like the load balancer.
 
 moto creates a second ALB on a repeated create with the same name, so idempotency comes only from
 the observe (a tagged load balancer of this address is never created again; a duplicate one shows
 up in the plan as a delete). A target group left by a crashed create is adopted by name.
 
-Observe, per region: one describe_load_balancers per API family, describe_tags in batches of 20,
-and detail calls (listeners, target groups, target health) only for the load balancers we own.
+Observe, per region: one describe_load_balancers per API family, describe_tags in batches of 20
+(the query layer's ELB tag styles), and detail calls (listeners, target groups, target health) only for the load balancers we own.
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from typing import Any
 
 import botocore.exceptions
 
+from controller.aws import tags as tag_style
 from controller.aws.errors import is_not_found
 from controller.errors import ResourceError
 from controller.graph import Node, Ref
 from controller.kinds.base import (
     TAG_ADDRESS,
-    TAG_ENTERPRISE,
+    AwsFacts,
     Kind,
     Live,
     Observation,
@@ -40,14 +41,21 @@ from controller.kinds.base import (
     ownership_tags,
     register,
     set_by_user,
-    tag_list,
+    tags_at_create,
+    tags_of,
 )
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource, address_of
 
 MAX_NAME = 32
-TAG_BATCH = 20
 WEB = ("HTTP", "HTTPS")
+# application LBs: listed only when one is desired or the tagging API shows one of ours (`rare`)
+LB_V2 = AwsFacts("elbv2", "describe_load_balancers", "LoadBalancers", "LoadBalancerArn", tag_style.ELBV2,
+                 id_prefix="arn:aws:elasticloadbalancing:", rare="elasticloadbalancing:loadbalancer")
+# classic LBs: the AWS id is the DNS name; tag calls name the load balancer
+LB_CLASSIC = AwsFacts("elb", "describe_load_balancers", "LoadBalancerDescriptions", "DNSName", tag_style.ELB,
+                      tag_field="LoadBalancerName", id_prefix="elb:")
+TARGET_GROUPS = AwsFacts("elbv2", "describe_target_groups", "TargetGroups", "TargetGroupArn", tag_style.ELBV2)
 
 
 def short_name(base: str, limit: int = MAX_NAME) -> str:
@@ -111,7 +119,7 @@ class LoadBalancer(Kind):
     force_new = frozenset({"type", "name", "internal"})
     set_fields = frozenset({"subnets", "listeners", "members"})
     ignore_props = {"networks": "subnets"}
-    services = ("elbv2", "elb")
+    facts = (LB_V2, LB_CLASSIC, TARGET_GROUPS)
 
     # -- desired ---------------------------------------------------------------------------------
 
@@ -164,32 +172,18 @@ class LoadBalancer(Kind):
         # Application LBs are listed only when something is desired or the tagging API shows one of
         # ours (keeps a no-change plan cheap). Classic LBs are always listed: moto's tagging API
         # leaves them out when filtering by type, and a missed LB would never be deleted.
-        v2 = self._observe_v2(obs) if obs.needs(self.name, "elasticloadbalancing:loadbalancer") else []
+        v2 = self._observe_v2(obs) if obs.needs(self.name, LB_V2) else []
         return v2 + self._observe_classic(obs)
 
-    @staticmethod
-    def _ours(obs: Observation, service: str, id_param: str, ids: list[str]) -> dict[str, dict[str, str]]:
-        """The tags of this enterprise's load balancers, by ARN (elbv2) or name (elb); describe_tags takes
-        TAG_BATCH ids a call."""
-        out = {}
-        for i in range(0, len(ids), TAG_BATCH):
-            for d in obs.list(service, "describe_tags", "TagDescriptions", **{id_param: ids[i:i + TAG_BATCH]}):
-                tags = {t["Key"]: t["Value"] for t in d.get("Tags", [])}
-                if tags.get(TAG_ENTERPRISE) == obs.enterprise and tags.get(TAG_ADDRESS):
-                    out[d.get("ResourceArn") or d.get("LoadBalancerName") or ""] = tags
-        return out
-
     def _observe_v2(self, obs: Observation) -> list[Live]:
-        lbs = obs.list("elbv2", "describe_load_balancers", "LoadBalancers")
-        ours = self._ours(obs, "elbv2", "ResourceArns", [lb["LoadBalancerArn"] for lb in lbs])
-        if not ours:
+        lbs = obs.owned(LB_V2)
+        if not lbs:
             return []
         groups = obs.list("elbv2", "describe_target_groups", "TargetGroups")
         out = []
         for lb in lbs:
             arn = lb["LoadBalancerArn"]
-            if arn not in ours:
-                continue
+            tags = tags_of(lb)
             tgs = sorted((g for g in groups if arn in g.get("LoadBalancerArns", [])), key=lambda g: g["Port"])
             tg_port = {g["TargetGroupArn"]: g["Port"] for g in tgs}
             listeners = []
@@ -204,7 +198,7 @@ class LoadBalancer(Kind):
                                 TargetGroupArn=g["TargetGroupArn"])
                 targets[g["TargetGroupArn"]] = sorted(
                     h["Target"]["Id"] for h in seen if h.get("TargetHealth", {}).get("State") != "draining")
-            node = obs.desired.get(ours[arn][TAG_ADDRESS])
+            node = obs.desired.get(tags[TAG_ADDRESS])
             checks = [self._v2_health(g) for g in tgs]
             want = node.props.get("healthCheck") if node is not None else None
             health = next((c for c in checks if c != want), checks[0] if checks else None)
@@ -217,12 +211,14 @@ class LoadBalancer(Kind):
                 "listeners": [{k: v for k, v in li.items() if k != "arn"} for li in listeners],
                 "members": members, "healthCheck": health, "internal": lb.get("Scheme") == "internal",
             }
-            out.append(Live(id=ours[arn][TAG_ADDRESS], kind=self.name, aws_id=arn, props=props, tags=ours[arn],
+            out.append(Live(id=tags[TAG_ADDRESS], kind=self.name, aws_id=arn, props=props, tags=tags,
                             refs=[*subnets, *sgs, lb.get("VpcId") or "", *members],
                             attrs={"dnsName": lb.get("DNSName"), "zoneId": lb.get("CanonicalHostedZoneId"),
                                    "arn": arn, "listeners": listeners,
                                    "targetGroups": {str(g["Port"]): g["TargetGroupArn"] for g in tgs},
-                                   "targets": targets}))
+                                   "targets": targets,
+                                   # the target groups carry the load balancer's tags (retag sets both)
+                                   "tagged_parts": sorted(g["TargetGroupArn"] for g in tgs)}))
         return out
 
     @staticmethod
@@ -239,13 +235,10 @@ class LoadBalancer(Kind):
         }
 
     def _observe_classic(self, obs: Observation) -> list[Live]:
-        lbs = obs.list("elb", "describe_load_balancers", "LoadBalancerDescriptions")
-        ours = self._ours(obs, "elb", "LoadBalancerNames", [lb["LoadBalancerName"] for lb in lbs])
         out = []
-        for lb in lbs:
+        for lb in obs.owned(LB_CLASSIC):
             name = lb["LoadBalancerName"]
-            if name not in ours:
-                continue
+            tags = tags_of(lb)
             hc = lb.get("HealthCheck") or {}
             health = None
             if hc.get("Target"):
@@ -263,7 +256,7 @@ class LoadBalancer(Kind):
                 "healthCheck": health, "internal": lb.get("Scheme") == "internal",
             }
             dns = lb.get("DNSName") or f"elb:{name}"
-            out.append(Live(id=ours[name][TAG_ADDRESS], kind=self.name, aws_id=dns, props=props, tags=ours[name],
+            out.append(Live(id=tags[TAG_ADDRESS], kind=self.name, aws_id=dns, props=props, tags=tags,
                             refs=[*props["subnets"], *sgs, lb.get("VPCId") or "", *members],
                             attrs={"dnsName": dns, "name": name, "zoneId": lb.get("CanonicalHostedZoneNameID")}))
         return out
@@ -273,10 +266,10 @@ class LoadBalancer(Kind):
     def create(self, op: Op) -> Live:
         node = op.want
         p = op.props
-        tags = tag_list(ownership_tags(node))
         if p["type"] == "classic":
             elb = op.client("elb")
-            kwargs: dict[str, Any] = {"LoadBalancerName": p["name"], "Subnets": p["subnets"], "Tags": tags,
+            kwargs: dict[str, Any] = {"LoadBalancerName": p["name"], "Subnets": p["subnets"],
+                                      **tags_at_create(node, LB_CLASSIC),
                                       "Listeners": [self._classic_listener(li) for li in p["listeners"]]}
             if p["firewall"]:
                 kwargs["SecurityGroups"] = [p["firewall"]]
@@ -292,7 +285,7 @@ class LoadBalancer(Kind):
             self.update(op, ["members", "healthCheck"])
         else:
             v2 = op.client("elbv2")
-            kwargs = {"Name": p["name"], "Subnets": p["subnets"], "Type": p["type"], "Tags": tags,
+            kwargs = {"Name": p["name"], "Subnets": p["subnets"], "Type": p["type"], **self.tags_at_create(node),
                       "Scheme": "internal" if p["internal"] else "internet-facing"}
             if p["firewall"]:
                 kwargs["SecurityGroups"] = [p["firewall"]]
@@ -463,39 +456,25 @@ class LoadBalancer(Kind):
             op.call("modify target group health check", v2.modify_target_group, TargetGroupArn=arn, **health_args)
             return arn
         tg = op.call("create target group", v2.create_target_group, Name=name, Protocol=protocol, Port=port,
-                     VpcId=op.props["vpc"], TargetType="instance", Tags=tag_list(ownership_tags(op.node)),
+                     VpcId=op.props["vpc"], TargetType="instance", **tags_at_create(op.node, TARGET_GROUPS),
                      **health_args)["TargetGroups"][0]
         return str(tg["TargetGroupArn"])
 
     # -- tags ------------------------------------------------------------------------------------
 
-    def retag(self, op: Op, tags: dict[str, str | None]) -> None:
-        """Set (None: remove) these tags, on an ALB's target groups too (the engine calls this instead of
-        ec2 create_tags)."""
+    def facts_of(self, live: Live) -> AwsFacts:
+        return LB_V2 if live.aws_id.startswith("arn:") else LB_CLASSIC
+
+    def tag_target(self, op: Op) -> str:
+        """An application LB is tagged by its ARN (its aws_id), a classic one by its name."""
         assert op.live is not None
-        keep = {k: v for k, v in tags.items() if v is not None}
-        drop = [k for k, v in tags.items() if v is None]
         if op.live.aws_id.startswith("arn:"):
-            v2 = op.client("elbv2")
-            arns = [op.live.aws_id, *sorted((op.live.attrs.get("targetGroups") or {}).values())]
-            for i in range(0, len(arns), 20):  # add_tags takes 20 ARNs at a time
-                if keep:
-                    op.call("tag", v2.add_tags, ResourceArns=arns[i:i + 20], Tags=tag_list(keep))
-                if drop:
-                    op.call("untag", v2.remove_tags, ResourceArns=arns[i:i + 20], TagKeys=drop)
-        else:
-            elb = op.client("elb")
-            name = self._classic_name(op)
-            if name is None:
-                raise ResourceError(op.address, "tag", "LoadBalancerNotFound",
-                                    f"no classic load balancer has DNS name {op.live.aws_id}")
-            if keep:
-                op.call("tag", elb.add_tags, LoadBalancerNames=[name], Tags=tag_list(keep))
-            if drop:
-                op.call("untag", elb.remove_tags, LoadBalancerNames=[name], Tags=[{"Key": k} for k in drop])
-        op.live.tags.update(keep)
-        for k in drop:
-            op.live.tags.pop(k, None)
+            return op.live.aws_id
+        name = self._classic_name(op)
+        if name is None:
+            raise ResourceError(op.address, "tag", "LoadBalancerNotFound",
+                                f"no classic load balancer has DNS name {op.live.aws_id}")
+        return name
 
     # -- delete ----------------------------------------------------------------------------------
 

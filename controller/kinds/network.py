@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.aws import tags as tag_style
 from controller.graph import Node, Ref
-from controller.kinds.base import Kind, Live, Observation, Op, ownership_tags, register, tag_spec
-from controller.kinds.vdc import part
+from controller.kinds.base import AwsFacts, Kind, Live, Observation, Op, ownership_tags, register
+from controller.kinds.vdc import ROUTE_TABLES, part
 from controller.spec.catalog import Catalog, vdc_zone
 from controller.spec.models import Resource
+
+SUBNETS = AwsFacts("ec2", "describe_subnets", "Subnets", "SubnetId", tag_style.EC2, resource_type="subnet",
+                   adopt_filter="subnet-id", id_prefix="subnet-")
 
 
 @register
@@ -19,6 +23,7 @@ class PrivateNetwork(Kind):
     spec_kinds = ("PrivateNetwork",)
     force_new = frozenset({"vpc", "cidr", "availabilityZone"})
     ignore_props = {"internetGateway": ("routeTable", "mapPublicIp")}
+    facts = (SUBNETS, ROUTE_TABLES)
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         vdc = catalog.vdc_required(r)
@@ -33,26 +38,30 @@ class PrivateNetwork(Kind):
         return [self.node(self.name, r, props, region=vdc.spec.region)]
 
     def observe(self, obs: Observation) -> list[Live]:
-        tables = obs.owned("ec2", "describe_route_tables", "RouteTables")
+        tables = obs.owned(ROUTE_TABLES)
         assoc = {a["SubnetId"]: (rt["RouteTableId"], a["RouteTableAssociationId"])
                  for rt in tables for a in rt.get("Associations", []) if a.get("SubnetId")}
         out = []
-        for s in obs.owned("ec2", "describe_subnets", "Subnets"):
+        for s in obs.owned(SUBNETS):
             rt, assoc_id = assoc.get(s["SubnetId"], (None, None))
-            live = self.live_from(self.name, s, s["SubnetId"], {
-                "vpc": s["VpcId"], "cidr": s["CidrBlock"], "availabilityZone": s.get("AvailabilityZone"),
-                "routeTable": rt, "mapPublicIp": bool(s.get("MapPublicIpOnLaunch")),
-            }, refs=[s["VpcId"]], association=assoc_id)
+            live = self.live_from(self.name, s, s["SubnetId"], {**self.decode(s), "routeTable": rt},
+                                  refs=[s["VpcId"]], association=assoc_id)
             if live:
                 out.append(live)
         return out
+
+    @staticmethod
+    def decode(s: dict[str, Any]) -> dict[str, Any]:
+        """A subnet as props (its route table comes from the route tables' associations)."""
+        return {"vpc": s["VpcId"], "cidr": s["CidrBlock"], "availabilityZone": s.get("AvailabilityZone"),
+                "mapPublicIp": bool(s.get("MapPublicIpOnLaunch"))}
 
     def create(self, op: Op) -> Live:
         node = op.want
         ec2 = op.client()
         p = op.props
         sub = op.call("create subnet", ec2.create_subnet, VpcId=p["vpc"], CidrBlock=p["cidr"],
-                      AvailabilityZone=p["availabilityZone"], TagSpecifications=tag_spec("subnet", node),
+                      AvailabilityZone=p["availabilityZone"], **self.tags_at_create(node),
                       retry_codes=["InvalidVpcID.NotFound"])["Subnet"]
         sid = sub["SubnetId"]
         live = Live(id=node.id, kind=self.name, aws_id=sid, tags=ownership_tags(node),

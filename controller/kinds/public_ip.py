@@ -15,24 +15,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.aws import tags as tag_style
 from controller.errors import ResourceError
 from controller.graph import Node, Ref
 from controller.kinds.base import (
     TAG_ADDRESS,
     TAG_PROTECT,
+    AwsFacts,
     Kind,
     Live,
     Observation,
     Op,
     ownership_tags,
     register,
-    tag_spec,
     tags_of,
 )
+from controller.kinds.vm import INSTANCES
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource, address_of
 
 AUTO = "auto"
+ADDRESSES = AwsFacts("ec2", "describe_addresses", "Addresses", "AllocationId", tag_style.EC2,
+                     resource_type="elastic-ip", adopt_filter="allocation-id", id_prefix="eipalloc-")
 
 
 def association_id(public_ip_id: str) -> str:
@@ -46,13 +50,13 @@ def _kind_segment(address: str) -> str:
 
 def _ours(obs: Observation) -> list[dict[str, Any]]:
     """The enterprise's Elastic IPs that are PublicIps (one call per pass, shared by both kinds)."""
-    return [a for a in obs.owned("ec2", "describe_addresses", "Addresses")
+    return [a for a in obs.owned(ADDRESSES)
             if _kind_segment(tags_of(a).get(TAG_ADDRESS, "")) == PublicIp.name]
 
 
 def _instance_nics(obs: Observation) -> dict[str, tuple[str, int | None]]:
     """ENI id -> (instance id, nic index) of the enterprise's instances (the listing the VM kind shares)."""
-    instances = obs.list("ec2", "describe_instances", "Reservations[].Instances", Filters=obs.owned_filter())
+    instances = obs.owned(INSTANCES)
     return {n["NetworkInterfaceId"]: (i["InstanceId"], n.get("Attachment", {}).get("DeviceIndex"))
             for i in instances for n in i.get("NetworkInterfaces") or []}
 
@@ -71,6 +75,7 @@ class PublicIp(Kind):
     name = "PublicIp"
     spec_kinds = ("PublicIp", "VirtualMachine")
     force_new = frozenset({"address"})
+    facts = (ADDRESSES,)
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         if r.kind == "PublicIp":
@@ -141,7 +146,7 @@ class PublicIp(Kind):
             return Live(id=node.id, kind=self.name, aws_id=a["AllocationId"], props={"address": a.get("PublicIp")},
                         tags=tags_of(a), attrs={"association": a.get("AssociationId"),
                                                 "instance": a.get("InstanceId"), "publicIp": a.get("PublicIp")})
-        kw: dict[str, Any] = {"Domain": "vpc", "TagSpecifications": tag_spec("elastic-ip", node)}
+        kw: dict[str, Any] = {"Domain": "vpc", **self.tags_at_create(node)}
         if want:
             kw["Address"] = want
         eip = op.call("allocate Elastic IP", ec2.allocate_address, **kw)
@@ -162,6 +167,7 @@ class PublicIp(Kind):
 class PublicIpAssociation(Kind):
     name = "PublicIpAssociation"
     tagged = False
+    facts = (ADDRESSES,)  # the Elastic IP's association: no tags of its own (derived)
 
     def observe(self, obs: Observation) -> list[Live]:
         eips = [a for a in _ours(obs) if a.get("AssociationId")]

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+from controller.aws import tags as tag_style
 from controller.errors import ResourceError
 from controller.graph import Node
-from controller.kinds.base import Kind, Live, Observation, Op, register
+from controller.kinds.base import AwsFacts, Kind, Live, Observation, Op, register
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource
+
+# read only (a catalogue entry names an AMI; nothing is created, tagged or adopted)
+IMAGES = AwsFacts("ec2", "describe_images", "Images", "ImageId", tag_style.EC2, id_prefix="ami-")
 
 
 @register
@@ -23,6 +27,7 @@ class Template(Kind):
     tagged = False
     spec_kinds = ("Template",)
     force_new = frozenset({"ami"})
+    facts = (IMAGES,)
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         return [self.node(self.name, r, {"ami": r.spec.ami}, region=r.spec.region)]
@@ -33,7 +38,7 @@ class Template(Kind):
         if not amis:
             return []
         # IncludeDeprecated: a deprecated AMI still exists (and still launches); the plan warns about it
-        images = {i["ImageId"]: i for i in obs.list("ec2", "describe_images", "Images", IncludeDeprecated=True,
+        images = {i["ImageId"]: i for i in obs.list(IMAGES.service, IMAGES.describe, IMAGES.key, IncludeDeprecated=True,
                                                     Filters=[{"Name": "image-id", "Values": amis}])
                   if i.get("State", "available") == "available"}
         out = []

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import weakref
 
+from controller.aws import tags as tag_style
 from controller.graph import Node
-from controller.kinds.base import Kind, Live, Observation, Op, ownership_tags, register, tag_spec
+from controller.kinds.base import AwsFacts, Kind, Live, Observation, Op, ownership_tags, register
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource
+
+KEY_PAIRS = AwsFacts("ec2", "describe_key_pairs", "KeyPairs", "KeyPairId", tag_style.EC2, resource_type="key-pair",
+                     adopt_filter="key-pair-id", id_prefix="key-", describe_args=(("IncludePublicKey", True),))
 
 
 def normalize_key(key: str) -> str:
@@ -47,6 +51,7 @@ class User(Kind):
     spec_kinds = ("User",)
     force_new = frozenset({"publicKey"})
     ignore_props = {"sshPublicKey": "publicKey"}
+    facts = (KEY_PAIRS,)
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         regions = key_regions(catalog).get((r.enterprise, r.name))
@@ -59,7 +64,7 @@ class User(Kind):
 
     def observe(self, obs: Observation) -> list[Live]:
         out = []
-        for kp in obs.owned("ec2", "describe_key_pairs", "KeyPairs", IncludePublicKey=True):
+        for kp in obs.owned(KEY_PAIRS):
             live = self.live_from(self.name, kp, kp["KeyPairId"], {"publicKey": normalize_key(kp.get("PublicKey", ""))},
                                   keyName=kp.get("KeyName"))
             if live:
@@ -69,7 +74,7 @@ class User(Kind):
     def create(self, op: Op) -> Live:
         node = op.want
         kp = op.call("import key pair", op.client().import_key_pair, KeyName=node.name,
-                     PublicKeyMaterial=op.props["publicKey"].encode(), TagSpecifications=tag_spec("key-pair", node))
+                     PublicKeyMaterial=op.props["publicKey"].encode(), **self.tags_at_create(node))
         return Live(id=node.id, kind=self.name, aws_id=kp["KeyPairId"], props=dict(op.props),
                     tags=ownership_tags(node), attrs={"keyName": node.name})
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.aws import tags as tag_style
 from controller.graph import Node, Ref
 from controller.kinds.base import (
     TAG_ADDRESS,
+    AwsFacts,
     Kind,
     Live,
     Observation,
@@ -24,15 +26,25 @@ from controller.kinds.base import (
     client_token,
     ownership_tags,
     register,
-    tag_list,
-    tag_spec,
+    tags_at_create,
     tags_of,
 )
+from controller.kinds.public_ip import ADDRESSES
 from controller.spec.catalog import Catalog, vdc_zone
 from controller.spec.models import Resource, address_of
 from controller.spec.tags import managed_keys
 
 DEFAULT_ROUTE = "0.0.0.0/0"
+
+VPCS = AwsFacts("ec2", "describe_vpcs", "Vpcs", "VpcId", tag_style.EC2, resource_type="vpc",
+                adopt_filter="vpc-id", id_prefix="vpc-")
+INTERNET_GATEWAYS = AwsFacts("ec2", "describe_internet_gateways", "InternetGateways", "InternetGatewayId",
+                             tag_style.EC2, resource_type="internet-gateway", adopt_filter="internet-gateway-id",
+                             id_prefix="igw-")
+ROUTE_TABLES = AwsFacts("ec2", "describe_route_tables", "RouteTables", "RouteTableId", tag_style.EC2,
+                        resource_type="route-table", adopt_filter="route-table-id", id_prefix="rtb-")
+NAT_GATEWAYS = AwsFacts("ec2", "describe_nat_gateways", "NatGateways", "NatGatewayId", tag_style.EC2,
+                        resource_type="natgateway", adopt_filter="nat-gateway-id", id_prefix="nat-")
 
 
 def part(vdc: Resource, kind: str, name: str) -> str:
@@ -68,6 +80,7 @@ class VirtualDatacenter(Kind):
     force_new = frozenset({"cidr"})
     set_fields = frozenset({"secondaryCidrs"})
     ignore_props = {"addressRange": "cidr", "addressRanges": "secondaryCidrs"}
+    facts = (VPCS,)
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         s = r.spec
@@ -107,7 +120,7 @@ class VirtualDatacenter(Kind):
 
     def observe(self, obs: Observation) -> list[Live]:
         out = []
-        vpcs = obs.owned("ec2", "describe_vpcs", "Vpcs")
+        vpcs = obs.owned(VPCS)
         onboard = sorted({n.props["onboardVpcId"] for n in obs.desired.values()
                           if n.kind == self.name and n.props.get("onboardVpcId")})
         seen = {v["VpcId"] for v in vpcs}
@@ -116,16 +129,17 @@ class VirtualDatacenter(Kind):
                      if v["VpcId"] not in seen]
             by_vpc = {n.props["onboardVpcId"]: n.id for n in obs.desired.values() if n.kind == self.name}
             for v in extra:  # not tagged yet: adopted by the first apply
-                out.append(Live(id=by_vpc[v["VpcId"]], kind=self.name, aws_id=v["VpcId"], props=self._props(v),
+                out.append(Live(id=by_vpc[v["VpcId"]], kind=self.name, aws_id=v["VpcId"], props=self.decode(v),
                                 tags=tags_of(v)))
         for v in vpcs:
-            live = self.live_from(self.name, v, v["VpcId"], self._props(v))
+            live = self.live_from(self.name, v, v["VpcId"], self.decode(v))
             if live:
                 out.append(live)
         return out
 
     @staticmethod
-    def _props(v: dict[str, Any]) -> dict[str, Any]:
+    def decode(v: dict[str, Any]) -> dict[str, Any]:
+        """A VPC as props: its primary and secondary address ranges (also what onboarding writes)."""
         secondary = sorted(a["CidrBlock"] for a in v.get("CidrBlockAssociationSet", [])
                            if a["CidrBlock"] != v["CidrBlock"] and a["CidrBlockState"]["State"] in ("associated",
                                                                                                    "associating"))
@@ -135,7 +149,7 @@ class VirtualDatacenter(Kind):
         node = op.want
         ec2 = op.client()
         vpc = op.call("create VPC", ec2.create_vpc, CidrBlock=op.props["cidr"],
-                      TagSpecifications=tag_spec("vpc", node))["Vpc"]
+                      **self.tags_at_create(node))["Vpc"]
         vpc_id = vpc["VpcId"]
         for attr in ("EnableDnsSupport", "EnableDnsHostnames"):
             setting: dict[str, Any] = {attr: {"Value": True}}
@@ -171,10 +185,11 @@ class VirtualDatacenter(Kind):
 class InternetGateway(Kind):
     name = "InternetGateway"
     force_new = frozenset({"vpc"})
+    facts = (INTERNET_GATEWAYS,)
 
     def observe(self, obs: Observation) -> list[Live]:
         out = []
-        for g in obs.owned("ec2", "describe_internet_gateways", "InternetGateways"):
+        for g in obs.owned(INTERNET_GATEWAYS):
             vpcs = [a["VpcId"] for a in g.get("Attachments", []) if a.get("State") in ("available", "attached")]
             live = self.live_from(self.name, g, g["InternetGatewayId"], {"vpc": vpcs[0] if vpcs else None}, refs=vpcs)
             if live:
@@ -185,7 +200,7 @@ class InternetGateway(Kind):
         node = op.want
         ec2 = op.client()
         igw = op.call("create internet gateway", ec2.create_internet_gateway,
-                      TagSpecifications=tag_spec("internet-gateway", node))["InternetGateway"]
+                      **self.tags_at_create(node))["InternetGateway"]
         gid = igw["InternetGatewayId"]
         op.call("attach internet gateway", ec2.attach_internet_gateway, InternetGatewayId=gid,
                 VpcId=op.props["vpc"], retry_codes=["InvalidInternetGatewayID.NotFound"])
@@ -201,8 +216,9 @@ class InternetGateway(Kind):
                 ok_not_found=True, retry_codes=["DependencyViolation"])
 
 
-def _routes(rt: dict[str, Any]) -> list[dict[str, Any]]:
-    """The routes we manage: the default route, with its target."""
+def decode_routes(rt: dict[str, Any]) -> list[dict[str, Any]]:
+    """The routes we manage: the default route, with its target (the one place a route table's routes
+    are read: observe compares them, onboarding writes them)."""
     out = []
     for r in rt.get("Routes", []):
         if r.get("DestinationCidrBlock") != DEFAULT_ROUTE:
@@ -219,13 +235,14 @@ class RouteTable(Kind):
     name = "RouteTable"
     force_new = frozenset({"vpc", "main"})
     set_fields = frozenset({"routes"})
+    facts = (ROUTE_TABLES,)
 
     def observe(self, obs: Observation) -> list[Live]:
         out = []
-        for rt in obs.owned("ec2", "describe_route_tables", "RouteTables"):
+        for rt in obs.owned(ROUTE_TABLES):
             main = any(a.get("Main") for a in rt.get("Associations", []))
             live = self.live_from(self.name, rt, rt["RouteTableId"],
-                                  {"vpc": rt["VpcId"], "main": main, "routes": _routes(rt)},
+                                  {"vpc": rt["VpcId"], "main": main, "routes": decode_routes(rt)},
                                   refs=[rt["VpcId"]],
                                   associations={a["SubnetId"]: a["RouteTableAssociationId"]
                                                 for a in rt.get("Associations", []) if a.get("SubnetId")})
@@ -246,11 +263,11 @@ class RouteTable(Kind):
                 raise ResourceError(node.id, "adopt main route table", "NotFound",
                                     f"VPC {op.props['vpc']} has no main route table")
             rt_id = tables[0]["RouteTableId"]
-            op.call("tag main route table", ec2.create_tags, Resources=[rt_id], Tags=tag_list(ownership_tags(node)))
-            current = _routes(tables[0])
+            op.retag(ROUTE_TABLES, rt_id, ownership_tags(node))
+            current = decode_routes(tables[0])
         else:
             rt = op.call("create route table", ec2.create_route_table, VpcId=op.props["vpc"],
-                         TagSpecifications=tag_spec("route-table", node))["RouteTable"]
+                         **self.tags_at_create(node))["RouteTable"]
             rt_id, current = rt["RouteTableId"], []
         self._set_routes(op, rt_id, current, op.props["routes"])
         return Live(id=node.id, kind=self.name, aws_id=rt_id, props=dict(op.props), tags=ownership_tags(node))
@@ -280,9 +297,8 @@ class RouteTable(Kind):
         ec2 = op.client()
         if op.live.props.get("main"):  # never delete the VPC's main table: hand it back
             self._set_routes(op, op.live.aws_id, op.live.props["routes"], [])
-            op.call("untag main route table", ec2.delete_tags, Resources=[op.live.aws_id],
-                    Tags=[{"Key": k} for k in op.live.tags
-                          if k.startswith("controller:") or k in managed_keys(op.live.tags)], ok_not_found=True)
+            op.retag(ROUTE_TABLES, op.live.aws_id, {k: None for k in op.live.tags
+                                                    if k.startswith("controller:") or k in managed_keys(op.live.tags)})
             return
         for assoc in (op.live.attrs.get("associations") or {}).values():
             op.call("disassociate route table", ec2.disassociate_route_table, AssociationId=assoc,
@@ -303,17 +319,18 @@ def _target_arg(target: str) -> str:
 class NatGateway(Kind):
     name = "NatGateway"
     force_new = frozenset({"subnet"})
+    facts = (NAT_GATEWAYS, ADDRESSES)  # the gateway, and the Elastic IP it allocates for itself
 
     def observe(self, obs: Observation) -> list[Live]:
         out = []
-        nats = obs.owned("ec2", "describe_nat_gateways", "NatGateways")
+        nats = obs.owned(NAT_GATEWAYS)
         for n in nats:
             if n.get("State") in ("deleted", "deleting", "failed"):
                 continue
             allocs = [a.get("AllocationId") for a in n.get("NatGatewayAddresses", [])]
             address = tags_of(n).get(TAG_ADDRESS)
             # its own Elastic IP carries its tags (a reused PublicIp has a document of its own)
-            own_eips = [a["AllocationId"] for a in obs.owned("ec2", "describe_addresses", "Addresses")
+            own_eips = [a["AllocationId"] for a in obs.owned(ADDRESSES)
                         if address and tags_of(a).get(TAG_ADDRESS) == address]
             live = self.live_from(self.name, n, n["NatGatewayId"],
                                   {"subnet": n.get("SubnetId"), "allocation": allocs[0] if allocs else None},
@@ -331,7 +348,7 @@ class NatGateway(Kind):
             allocation = self._own_eip(op, node)
         nat = op.call("create NAT gateway", ec2.create_nat_gateway, SubnetId=op.props["subnet"],
                       AllocationId=allocation, ClientToken=client_token(node, op.props),
-                      TagSpecifications=tag_spec("natgateway", node))["NatGateway"]
+                      **self.tags_at_create(node))["NatGateway"]
         nat_id = nat["NatGatewayId"]
         op.wait("NAT gateway available",
                 lambda: op.client().describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"][0],
@@ -360,7 +377,7 @@ class NatGateway(Kind):
         if free:
             return str(free[0]["AllocationId"])
         eip = op.call("allocate NAT Elastic IP", ec2.allocate_address, Domain="vpc",
-                      TagSpecifications=tag_spec("elastic-ip", node))
+                      **tags_at_create(node, ADDRESSES))
         return str(eip["AllocationId"])
 
     def delete(self, op: Op) -> None:

@@ -25,9 +25,11 @@ from typing import Any
 
 import botocore.exceptions
 
+from controller.aws import tags as tag_style
 from controller.graph import Node, Ref
 from controller.kinds.base import (
     TAG_ADDRESS,
+    AwsFacts,
     Kind,
     Live,
     Observation,
@@ -36,10 +38,12 @@ from controller.kinds.base import (
     ownership_tags,
     register,
     set_by_user,
-    tag_list,
+    tags_at_create,
+    tags_of,
 )
 from controller.kinds.hardware import offering_node
 from controller.kinds.user import user_node_id
+from controller.kinds.volume import VOLUMES
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource, address_of
 
@@ -48,6 +52,8 @@ STATES = {"running": "deployed", "pending": "deployed", "stopped": "powered-off"
 GONE = ("terminated", "shutting-down")
 NOT_YET = ["InvalidInstanceID.NotFound", "IncorrectInstanceState"]
 USER_FIELDS = {"state": "state", "ssh_key": "keyName", "boot_disk": "bootDisk", "user_data": "userData"}
+INSTANCES = AwsFacts("ec2", "describe_instances", "Reservations[].Instances", "InstanceId", tag_style.EC2,
+                     resource_type="instance", adopt_filter="instance-id", id_prefix="i-")
 
 
 def user_data_digest(text: str) -> str:
@@ -66,6 +72,7 @@ class VirtualMachine(Kind):
     secret_fields = frozenset({"userData"})
     ignore_props = {"hardwareProfile": "instanceType", "sshKey": "keyName", "template": "ami",
                     "nics[*].secondaryIps": "secondaryIps[*]"}
+    facts = (INSTANCES, VOLUMES)  # the instance, and its boot disk
 
     # -- desired ---------------------------------------------------------------------------------
 
@@ -111,14 +118,13 @@ class VirtualMachine(Kind):
     # -- observed --------------------------------------------------------------------------------
 
     def observe(self, obs: Observation) -> list[Live]:
-        instances = [i for i in obs.owned("ec2", "describe_instances", "Reservations[].Instances")
-                     if i.get("State", {}).get("Name") not in GONE]
+        instances = [i for i in obs.owned(INSTANCES) if i.get("State", {}).get("Name") not in GONE]
         if not instances:
             return []
-        volumes = {v["VolumeId"]: v for v in obs.owned("ec2", "describe_volumes", "Volumes")}
+        volumes = {v["VolumeId"]: v for v in obs.owned(VOLUMES)}
         out = []
         for inst in instances:
-            props, attrs, refs = self._props(inst, volumes)
+            props, attrs, refs = self.decode(inst, volumes)
             live = self.live_from(self.name, inst, inst["InstanceId"], props, refs=refs, **attrs)
             if live is None:
                 continue
@@ -132,15 +138,37 @@ class VirtualMachine(Kind):
         return out
 
     @staticmethod
-    def _props(inst: dict[str, Any], volumes: dict[str, dict[str, Any]]
-               ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-        enis = sorted(inst.get("NetworkInterfaces", []), key=lambda n: n.get("Attachment", {}).get("DeviceIndex", 0))
+    def nics_of(inst: dict[str, Any]) -> list[dict[str, Any]]:
+        """The instance's network interfaces by device index."""
+        return sorted(inst.get("NetworkInterfaces", []), key=lambda n: n.get("Attachment", {}).get("DeviceIndex", 0))
+
+    @staticmethod
+    def groups_of(inst: dict[str, Any]) -> list[str]:
+        """The instance's security groups (moto leaves the instance's list empty when created with
+        NetworkInterfaces: then the first nic's)."""
         groups = [g["GroupId"] for g in inst.get("SecurityGroups", [])]
-        if not groups and enis:  # moto leaves the instance's list empty when created with NetworkInterfaces
+        enis = VirtualMachine.nics_of(inst)
+        if not groups and enis:
             groups = [g["GroupId"] for g in enis[0].get("Groups", [])]
-        groups = sorted(set(groups))
+        return sorted(set(groups))
+
+    @staticmethod
+    def secondary_ips(nic: dict[str, Any]) -> list[str]:
+        return sorted(a["PrivateIpAddress"] for a in nic.get("PrivateIpAddresses", []) if not a.get("Primary"))
+
+    @staticmethod
+    def state_of(inst: dict[str, Any]) -> str:
+        name = inst.get("State", {}).get("Name", "")
+        return STATES.get(name, name)
+
+    @staticmethod
+    def decode(inst: dict[str, Any], volumes: dict[str, dict[str, Any]]
+               ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """An instance as (props, attrs, refs): the one place an instance is read (observe, onboarding)."""
+        enis = VirtualMachine.nics_of(inst)
+        groups = VirtualMachine.groups_of(inst)
         root = inst.get("RootDeviceName")
-        tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+        tags = tags_of(inst)
         mine = [volumes[m["Ebs"]["VolumeId"]] for m in inst.get("BlockDeviceMappings", [])
                 if m.get("Ebs", {}).get("VolumeId") in volumes]
         # the root device's volume; else the one volume tagged with the VM's own address (created at launch:
@@ -155,13 +183,12 @@ class VirtualMachine(Kind):
             "rootDevice": root,
             "instanceType": inst.get("InstanceType"),
             "nics": [{"subnet": n.get("SubnetId"), "ip": n.get("PrivateIpAddress")} for n in enis],
-            "secondaryIps": [sorted(a["PrivateIpAddress"] for a in n.get("PrivateIpAddresses", [])
-                                    if not a.get("Primary")) for n in enis],
+            "secondaryIps": [VirtualMachine.secondary_ips(n) for n in enis],
             "firewall": (groups[0] if len(groups) == 1 else groups) if groups else None,
             "keyName": inst.get("KeyName"),
             "bootDisk": boot,
             "userData": tags.get(TAG_USER_DATA),
-            "state": STATES.get(inst.get("State", {}).get("Name", ""), inst.get("State", {}).get("Name")),
+            "state": VirtualMachine.state_of(inst),
         }
         attrs = {"enis": [n["NetworkInterfaceId"] for n in enis],
                  "privateIps": [n.get("PrivateIpAddress") for n in enis], "publicIp": inst.get("PublicIpAddress"),
@@ -176,15 +203,15 @@ class VirtualMachine(Kind):
         node = op.want
         ec2 = op.client()
         p = op.props
-        tags = ownership_tags(node)
-        if p.get("userData"):
-            tags[TAG_USER_DATA] = p["userData"]
+        extra = {TAG_USER_DATA: p["userData"]} if p.get("userData") else {}
+        tags = {**ownership_tags(node), **extra}
         kw: dict[str, Any] = {
             "ImageId": p["ami"], "InstanceType": p["instanceType"], "MinCount": 1, "MaxCount": 1,
             "ClientToken": client_token(node, op.props),
-            "TagSpecifications": [{"ResourceType": "instance", "Tags": tag_list(tags)},
-                                  {"ResourceType": "volume", "Tags": tag_list(ownership_tags(node))},
-                                  {"ResourceType": "network-interface", "Tags": tag_list(ownership_tags(node))}],
+            # the instance, and the boot disk made with it (one TagSpecifications entry each)
+            "TagSpecifications": [*self.tags_at_create(node, extra)["TagSpecifications"],
+                                  *tags_at_create(node, VOLUMES)["TagSpecifications"],
+                                  tag_style.Ec2Tags.spec("network-interface", ownership_tags(node))],
         }
         if p.get("keyName"):
             kw["KeyName"] = p["keyName"]
@@ -209,13 +236,12 @@ class VirtualMachine(Kind):
         inst = op.call("run instance", ec2.run_instances, **kw,
                        retry_codes=["InvalidSubnetID.NotFound", "InvalidGroup.NotFound"])["Instances"][0]
         iid = inst["InstanceId"]
-        enis = sorted(inst.get("NetworkInterfaces", []), key=lambda n: n.get("Attachment", {}).get("DeviceIndex", 0))
+        enis = self.nics_of(inst)
         eni_ids = [n["NetworkInterfaceId"] for n in enis]
         untagged = [n["NetworkInterfaceId"] for n in enis
                     if {"Key": TAG_ADDRESS, "Value": node.id} not in (n.get("TagSet") or [])]
-        if untagged:  # AWS tags them from TagSpecifications; an endpoint that did not (moto) gets them now
-            op.call("tag network interfaces", ec2.create_tags, Resources=untagged,
-                    Tags=tag_list(ownership_tags(node)), retry_codes=["InvalidNetworkInterfaceID.NotFound"])
+        for eni in untagged:  # AWS tags them from TagSpecifications; an endpoint that did not (moto) gets them now
+            tag_style.EC2.write(op.call, ec2, self.facts[0], eni, ownership_tags(node), ())
         live = Live(id=node.id, kind=self.name, aws_id=iid, tags=tags,
                     props={**p, "secondaryIps": [[] for _ in nics], "state": "deployed"},
                     attrs={"enis": eni_ids, "privateIps": [n.get("PrivateIpAddress") for n in enis],

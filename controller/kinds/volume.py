@@ -18,10 +18,12 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from controller.aws import tags as tag_style
 from controller.graph import Node, Ref
 from controller.kinds.base import (
     TAG_ADDRESS,
     TAG_PROTECT,
+    AwsFacts,
     Kind,
     Live,
     Observation,
@@ -39,6 +41,8 @@ FIRST_DEVICE = "f"
 MAX_VOLUMES = ord("z") - ord(FIRST_DEVICE) + 1  # /dev/sdf .. /dev/sdz
 ATTACHED_STATES = ("attaching", "attached")
 GONE_STATES = ("deleting", "deleted", "error")
+VOLUMES = AwsFacts("ec2", "describe_volumes", "Volumes", "VolumeId", tag_style.EC2, resource_type="volume",
+                   adopt_filter="volume-id", id_prefix="vol-")
 FIELDS = {"size_gi_b": "sizeGiB", "type": "type", "iops": "iops", "encrypted": "encrypted",
           "kms_key_id": "kmsKeyId", "availability_zone": "availabilityZone"}
 
@@ -88,6 +92,7 @@ class Volume(Kind):
     name = "Volume"
     spec_kinds = ("Volume",)
     force_new = frozenset({"availabilityZone", "encrypted", "kmsKeyId"})
+    facts = (VOLUMES,)
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         s = r.spec
@@ -139,7 +144,7 @@ class Volume(Kind):
         return None
 
     def observe(self, obs: Observation) -> list[Live]:
-        vols = [v for v in obs.owned("ec2", "describe_volumes", "Volumes") if v.get("State") not in GONE_STATES]
+        vols = [v for v in obs.owned(VOLUMES) if v.get("State") not in GONE_STATES]
         moved = _moves(obs, vols)
         out = []
         for v in vols:
@@ -150,7 +155,7 @@ class Volume(Kind):
             node_id = moved.get(v["VolumeId"], address)
             desired = obs.desired.get(node_id)
             out.append(Live(id=node_id, kind=self.name, aws_id=v["VolumeId"], tags=tags,
-                            props=_volume_props(v, desired), attrs={"attachments": _attachments(v)}))
+                            props=decode_volume(v, desired), attrs={"attachments": _attachments(v)}))
         return out
 
     def create(self, op: Op) -> Live:
@@ -164,12 +169,12 @@ class Volume(Kind):
         if p.get("kmsKeyId"):
             kw["KmsKeyId"] = p["kmsKeyId"]
         vol = op.call("create volume", ec2.create_volume, **kw, ClientToken=client_token(node, op.props),
-                      TagSpecifications=[{"ResourceType": "volume", "Tags": _tags(node)}])
+                      **self.tags_at_create(node))
         vid = vol["VolumeId"]
         v = op.wait("volume available", lambda: ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0],
                     ready=lambda v: v["State"] == "available",
                     failed=lambda v: "the volume went to state error" if v["State"] == "error" else None)
-        return Live(id=node.id, kind=self.name, aws_id=vid, props=_volume_props(v, node),
+        return Live(id=node.id, kind=self.name, aws_id=vid, props=decode_volume(v, node),
                     tags=ownership_tags(node), attrs={"attachments": []})
 
     def update(self, op: Op, changes: list[str]) -> None:
@@ -196,16 +201,13 @@ class Volume(Kind):
                 retry_codes=["VolumeInUse", "IncorrectState"], attempts=8)
 
 
-def _tags(node: Node) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in sorted(ownership_tags(node).items())]
-
-
 def _attachments(v: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"instance": a["InstanceId"], "device": a.get("Device"), "state": a.get("State")}
             for a in v.get("Attachments") or [] if a.get("State") in ATTACHED_STATES]
 
 
-def _volume_props(v: dict[str, Any], desired: Node | None) -> dict[str, Any]:
+def decode_volume(v: dict[str, Any], desired: Node | None = None) -> dict[str, Any]:
+    """A volume as props (the one place a volume is read: observe compares it, onboarding writes it)."""
     kms = v.get("KmsKeyId")
     want = desired.props.get("kmsKeyId") if desired is not None else None
     if kms and want and (kms == want or kms.endswith(f"/{want}")):
@@ -254,15 +256,18 @@ class VolumeAttachment(Kind):
     name = "VolumeAttachment"
     tagged = False
     force_new = frozenset({"instance", "volume"})
+    facts = (VOLUMES,)  # the volume's attachment: no tags of its own (derived)
 
     def observe(self, obs: Observation) -> list[Live]:
-        vols = [v for v in obs.owned("ec2", "describe_volumes", "Volumes") if v.get("State") not in GONE_STATES]
+        vols = [v for v in obs.owned(VOLUMES) if v.get("State") not in GONE_STATES]
         attached = [v for v in vols if _attachments(v) and kind_segment(tags_of(v).get(TAG_ADDRESS, "")) == "Volume"]
         if not attached:
             return []
         moved = _moves(obs, vols)
         # DeleteOnTermination is only in the instance's block device mappings (shared with the VM kind)
-        instances = obs.list("ec2", "describe_instances", "Reservations[].Instances", Filters=obs.owned_filter())
+        from controller.kinds.vm import INSTANCES  # vm.py imports this module (a VM's boot disk is a volume)
+
+        instances = obs.owned(INSTANCES)
         dot = {(i["InstanceId"], b.get("DeviceName")): b.get("Ebs", {}).get("DeleteOnTermination")
                for i in instances for b in i.get("BlockDeviceMappings") or []}
         out = []

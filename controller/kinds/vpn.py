@@ -23,24 +23,34 @@ from typing import Any
 import botocore.exceptions
 import botocore.parsers
 
+from controller.aws import tags as tag_style
 from controller.aws.errors import is_not_found
 from controller.errors import ResourceError
 from controller.graph import Node, Ref
 from controller.kinds.base import (
     TAG_ADDRESS,
+    AwsFacts,
     Kind,
     Live,
     Observation,
     Op,
     ownership_tags,
     register,
-    tag_spec,
+    tags_at_create,
     tags_of,
 )
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource
 
 GONE = ("deleted", "deleting")
+# listed only when a Vpn is desired or the tagging API shows a part of one (`rare`)
+VPN_CONNECTIONS = AwsFacts("ec2", "describe_vpn_connections", "VpnConnections", "VpnConnectionId", tag_style.EC2,
+                           resource_type="vpn-connection", id_prefix="vpn-", rare="ec2:vpn-connection")
+VPN_GATEWAYS = AwsFacts("ec2", "describe_vpn_gateways", "VpnGateways", "VpnGatewayId", tag_style.EC2,
+                        resource_type="vpn-gateway", id_prefix="vgw-", rare="ec2:vpn-gateway")
+CUSTOMER_GATEWAYS = AwsFacts("ec2", "describe_customer_gateways", "CustomerGateways", "CustomerGatewayId",
+                             tag_style.EC2, resource_type="customer-gateway", id_prefix="cgw-",
+                             rare="ec2:customer-gateway")
 # what a botocore client reports for an HTTP 500 page (moto's NotImplementedError) it cannot parse
 UNSUPPORTED = {"ResponseParserError", "InternalError", "InternalFailure", "NotImplemented", "500"}
 
@@ -62,6 +72,7 @@ class Vpn(Kind):
     spec_kinds = ("Vpn",)
     force_new = frozenset({"remoteAddress", "bgpAsn", "vpc"})
     set_fields = frozenset({"staticRoutes"})
+    facts = (VPN_CONNECTIONS, VPN_GATEWAYS, CUSTOMER_GATEWAYS)
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         vdc = catalog.vdc_required(r)
@@ -73,16 +84,16 @@ class Vpn(Kind):
     # -- observe ---------------------------------------------------------------------------------
 
     def observe(self, obs: Observation) -> list[Live]:
-        if not obs.needs(self.name, "ec2:vpn-connection", "ec2:customer-gateway", "ec2:vpn-gateway"):
+        if not obs.needs(self.name, *self.facts):
             return []  # nothing desired, nothing of ours tagged: no listing calls
-        conns = [c for c in _alive(obs.owned("ec2", "describe_vpn_connections", "VpnConnections"))
+        conns = [c for c in _alive(obs.owned(VPN_CONNECTIONS))
                  if tags_of(c).get(TAG_ADDRESS)]
         wanted = {i for i, n in obs.desired.items() if n.kind == self.name}
         if not conns and not wanted:
             return []
-        vgws = [g for g in _alive(obs.owned("ec2", "describe_vpn_gateways", "VpnGateways"))
+        vgws = [g for g in _alive(obs.owned(VPN_GATEWAYS))
                 if tags_of(g).get(TAG_ADDRESS)]
-        cgws = [g for g in _alive(obs.owned("ec2", "describe_customer_gateways", "CustomerGateways"))
+        cgws = [g for g in _alive(obs.owned(CUSTOMER_GATEWAYS))
                 if tags_of(g).get(TAG_ADDRESS)]
         vgw_by = {g["VpnGatewayId"]: g for g in vgws}
         cgw_by = {g["CustomerGatewayId"]: g for g in cgws}
@@ -132,7 +143,7 @@ class Vpn(Kind):
             vgw = next((g for g in vgws if _attached_vpc(g) == p["vpc"]), vgws[0])
         else:
             vgw = op.call("create VPN gateway", ec2.create_vpn_gateway, Type="ipsec.1",
-                          TagSpecifications=tag_spec("vpn-gateway", node))["VpnGateway"]
+                          **tags_at_create(node, VPN_GATEWAYS))["VpnGateway"]
         vgw_id = vgw["VpnGatewayId"]
         if _attached_vpc(vgw) != p["vpc"]:
             op.call("attach VPN gateway", ec2.attach_vpn_gateway, VpnGatewayId=vgw_id, VpcId=p["vpc"],
@@ -149,7 +160,7 @@ class Vpn(Kind):
         if cgw is None:
             cgw = op.call("create customer gateway", ec2.create_customer_gateway, Type="ipsec.1",
                           BgpAsn=p["bgpAsn"], PublicIp=p["remoteAddress"],
-                          TagSpecifications=tag_spec("customer-gateway", node))["CustomerGateway"]
+                          **tags_at_create(node, CUSTOMER_GATEWAYS))["CustomerGateway"]
         cgw_id = cgw["CustomerGatewayId"]
         # the connection
         conns = _alive(op.call("find VPN connection", ec2.describe_vpn_connections, Filters=mine)["VpnConnections"])
@@ -159,7 +170,7 @@ class Vpn(Kind):
             conn = op.call("create VPN connection", ec2.create_vpn_connection, Type="ipsec.1",
                            CustomerGatewayId=cgw_id, VpnGatewayId=vgw_id,
                            Options={"StaticRoutesOnly": bool(p["staticRoutes"])},
-                           TagSpecifications=tag_spec("vpn-connection", node),
+                           **self.tags_at_create(node),
                            retry_codes=["InvalidCustomerGatewayID.NotFound", "InvalidVpnGatewayID.NotFound"]
                            )["VpnConnection"]
         vpn_id = conn["VpnConnectionId"]

@@ -1,5 +1,6 @@
 """Read a region's estate with batched describe calls: one paginated call per object type, never one
-call per object. Read-only: only Describe* operations.
+call per object, through the query layer and the kinds' AWS facts (the listing call, its key
+and fixed arguments come from the kind). Read-only: only Describe* operations.
 """
 
 from __future__ import annotations
@@ -7,8 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.aws.errors import aws_call
-from controller.kinds.base import TAG_ADDRESS, tags_of
+from controller.aws import query
+from controller.kinds.base import TAG_ADDRESS, AwsFacts, tags_of
+from controller.kinds.firewall import SECURITY_GROUPS
+from controller.kinds.network import SUBNETS
+from controller.kinds.public_ip import ADDRESSES
+from controller.kinds.user import KEY_PAIRS
+from controller.kinds.vdc import INTERNET_GATEWAYS, NAT_GATEWAYS, ROUTE_TABLES, VPCS
+from controller.kinds.vm import GONE, INSTANCES
+from controller.kinds.volume import GONE_STATES as VOLUME_GONE
+from controller.kinds.volume import VOLUMES
 
 
 @dataclass
@@ -34,15 +43,9 @@ class Estate:
         return next((g for g in self.igws if any(a.get("VpcId") == vpc_id for a in g.get("Attachments", []))), None)
 
 
-def pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
-    """Every item of a describe call, through its paginator when it has one."""
-    head, _, rest = key.partition("[].")
-    with aws_call(f"region {client.meta.region_name}", f"onboard ({operation})"):
-        if client.can_paginate(operation):
-            got = [p for page in client.get_paginator(operation).paginate(**kwargs) for p in page.get(head, [])]
-        else:
-            got = list(getattr(client, operation)(**kwargs).get(head, []))
-    return [x for item in got for x in item.get(rest, [])] if rest else got
+def read(client: Any, facts: AwsFacts, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item of a kind's listing in the client's region (paged, retried: the query layer)."""
+    return query.listing(client, facts, f"region {client.meta.region_name}", f"onboard ({facts.describe})", **kwargs)
 
 
 def untagged(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -54,24 +57,20 @@ def read_estate(ec2: Any, region: str, vpc: str) -> Estate:
     """`vpc`: one VPC id, or `all` (every VPC of the region but the default one)."""
     est = Estate(region=region)
     vpc_filter = [] if vpc == "all" else [{"Name": "vpc-id", "Values": [vpc]}]
-    est.vpcs = [v for v in pages(ec2, "describe_vpcs", "Vpcs", Filters=vpc_filter)
+    est.vpcs = [v for v in read(ec2, VPCS, Filters=vpc_filter)
                 if not v.get("IsDefault") and TAG_ADDRESS not in tags_of(v)]
     ids = sorted(v["VpcId"] for v in est.vpcs)
     if not ids:
         return est
     by_vpc = [{"Name": "vpc-id", "Values": ids}]
-    est.subnets = pages(ec2, "describe_subnets", "Subnets", Filters=by_vpc)
-    est.route_tables = pages(ec2, "describe_route_tables", "RouteTables", Filters=by_vpc)
-    est.igws = pages(ec2, "describe_internet_gateways", "InternetGateways",
-                     Filters=[{"Name": "attachment.vpc-id", "Values": ids}])
-    est.nats = [n for n in pages(ec2, "describe_nat_gateways", "NatGateways", Filters=by_vpc)
-                if n.get("State") in ("pending", "available")]
-    est.groups = pages(ec2, "describe_security_groups", "SecurityGroups", Filters=by_vpc)
-    est.instances = [i for i in pages(ec2, "describe_instances", "Reservations[].Instances", Filters=by_vpc)
-                     if i.get("State", {}).get("Name") not in ("terminated", "shutting-down")]
+    est.subnets = read(ec2, SUBNETS, Filters=by_vpc)
+    est.route_tables = read(ec2, ROUTE_TABLES, Filters=by_vpc)
+    est.igws = read(ec2, INTERNET_GATEWAYS, Filters=[{"Name": "attachment.vpc-id", "Values": ids}])
+    est.nats = [n for n in read(ec2, NAT_GATEWAYS, Filters=by_vpc) if n.get("State") in ("pending", "available")]
+    est.groups = read(ec2, SECURITY_GROUPS, Filters=by_vpc)
+    est.instances = [i for i in read(ec2, INSTANCES, Filters=by_vpc) if i.get("State", {}).get("Name") not in GONE]
     # volumes and Elastic IPs of the whole region: the loose ones go to the region level
-    est.volumes = [v for v in pages(ec2, "describe_volumes", "Volumes")
-                   if v.get("State") not in ("deleting", "deleted", "error")]
-    est.addresses = pages(ec2, "describe_addresses", "Addresses")
-    est.key_pairs = pages(ec2, "describe_key_pairs", "KeyPairs", IncludePublicKey=True)
+    est.volumes = [v for v in read(ec2, VOLUMES) if v.get("State") not in VOLUME_GONE]
+    est.addresses = read(ec2, ADDRESSES)
+    est.key_pairs = read(ec2, KEY_PAIRS)
     return est

@@ -13,7 +13,10 @@ from typing import Any
 import yaml
 
 from controller.kinds.base import TAG_ADDRESS, tags_of
-from controller.onboard.read import pages
+from controller.kinds.public_ip import ADDRESSES
+from controller.kinds.vm import INSTANCES
+from controller.kinds.volume import VOLUMES
+from controller.onboard.read import read
 from controller.onboard.write import Names, label
 
 
@@ -125,7 +128,7 @@ def find_changes(planned: Any, resources: list[Any], enterprise: str) -> tuple[l
     for region in regions:
         ec2 = ctx.client("ec2", region)
         names = {k: Names(v) for k, v in taken.items()}
-        for a in sorted(pages(ec2, "describe_addresses", "Addresses"), key=lambda a: a.get("PublicIp", "")):
+        for a in sorted(read(ec2, ADDRESSES), key=lambda a: a.get("PublicIp", "")):
             if TAG_ADDRESS in tags_of(a) or "AllocationId" not in a:
                 continue
             inst = index.get(a.get("InstanceId") or "")
@@ -144,7 +147,7 @@ def find_changes(planned: Any, resources: list[Any], enterprise: str) -> tuple[l
             else:
                 edits.add.append(_doc("PublicIp", name, enterprise, {"region": region, **spec}, None,
                                       a["AllocationId"], label(a, a["AllocationId"])))
-        for v in sorted(pages(ec2, "describe_volumes", "Volumes"), key=lambda v: v["VolumeId"]):
+        for v in sorted(read(ec2, VOLUMES), key=lambda v: v["VolumeId"]):
             if TAG_ADDRESS in tags_of(v) or v.get("State") != "available":
                 continue
             name = names["Volume"].get(tags_of(v).get("Name"), v["VolumeId"])
@@ -158,8 +161,7 @@ def find_changes(planned: Any, resources: list[Any], enterprise: str) -> tuple[l
         managed_subnets = {lv.aws_id: lv.id for lv in observed.live.values() if lv.kind == "PrivateNetwork"
                            and lv.attrs.get("region") == region}
         if managed_subnets:
-            for inst in pages(ec2, "describe_instances", "Reservations[].Instances",
-                              Filters=[{"Name": "subnet-id", "Values": sorted(managed_subnets)}]):
+            for inst in read(ec2, INSTANCES, Filters=[{"Name": "subnet-id", "Values": sorted(managed_subnets)}]):
                 if TAG_ADDRESS in tags_of(inst) or inst.get("State", {}).get("Name") in ("terminated",):
                     continue
                 ips = sorted((a["PrivateIpAddress"] for n in inst.get("NetworkInterfaces", [])

@@ -17,13 +17,17 @@ from typing import Any
 import yaml
 
 from controller.kinds.base import TAG_ADDRESS, tags_of
+from controller.kinds.firewall import decode_rule
+from controller.kinds.network import PrivateNetwork
+from controller.kinds.user import normalize_key
+from controller.kinds.vdc import VirtualDatacenter, decode_routes
+from controller.kinds.vm import VirtualMachine
+from controller.kinds.volume import decode_volume
 from controller.onboard.read import Estate
 from controller.spec.tags import check_key, check_value
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ALL_OUT = [("all", "all", "0.0.0.0/0")]
-DEFAULT_ROUTE = "0.0.0.0/0"
-STATES = {"running": "deployed", "pending": "deployed", "stopped": "powered-off", "stopping": "powered-off"}
 
 
 def sanitize(text: str | None, fallback: str) -> str:
@@ -101,26 +105,24 @@ def label(obj: dict[str, Any], aws_id: str) -> str:
 
 
 def default_target(rt: dict[str, Any] | None) -> str | None:
-    for r in (rt or {}).get("Routes", []):
-        if r.get("DestinationCidrBlock") == DEFAULT_ROUTE:
-            gw = r.get("NatGatewayId") or r.get("GatewayId") or ""
-            if gw.startswith("nat-"):
-                return "nat"
-            if gw.startswith("igw-"):
-                return "igw"
+    """What the default route of a route table goes to: `nat`, `igw` or None."""
+    for r in decode_routes(rt or {}):
+        gw = r["target"] or ""
+        if gw.startswith("nat-"):
+            return "nat"
+        if gw.startswith("igw-"):
+            return "igw"
     return None
 
 
-def _ports(p: dict[str, Any], proto: str) -> tuple[bool, str | None]:
-    """(representable, ports) of one IpPermission."""
-    lo, hi = p.get("FromPort"), p.get("ToPort")
+def rule_ports(proto: str, ports: str | None) -> tuple[bool, str | None]:
+    """(representable in a spec, the spec's ports) of a decoded rule: ICMP types and codes cannot be
+    written; all ports of TCP or UDP are written as 0-65535."""
     if proto == "all":
         return True, None
     if proto == "icmp":
-        return (lo in (-1, None)), None
-    if lo in (-1, None):
-        return True, "0-65535"
-    return True, f"{lo}" if lo == hi else f"{lo}-{hi}"
+        return ports is None, None
+    return True, ports or "0-65535"
 
 
 class Writer:
@@ -156,7 +158,7 @@ class Writer:
             names.taken.add(name)
             self.users[key] = name
             self.region_docs.append(Doc("User", name, [label(kp, kp["KeyPairId"])], doc(
-                "User", name, self.ent, {"sshPublicKey": " ".join(kp["PublicKey"].split()[:2])},
+                "User", name, self.ent, {"sshPublicKey": normalize_key(kp["PublicKey"])},
                 aws_id=kp["KeyPairId"], obj=kp), (0, name)))
             self.out.counts["User"] += 1
 
@@ -187,14 +189,15 @@ class Writer:
 
     @staticmethod
     def _volume_spec(v: dict[str, Any]) -> dict[str, Any]:
-        spec: dict[str, Any] = {"sizeGiB": v["Size"], "type": v.get("VolumeType", "gp3")}
-        if spec["type"] in ("io1", "io2") and v.get("Iops"):
-            spec["iops"] = v["Iops"]
-        if v.get("Encrypted"):
+        p = decode_volume(v)
+        spec: dict[str, Any] = {"sizeGiB": p["sizeGiB"], "type": p["type"] or "gp3"}
+        if spec["type"] in ("io1", "io2") and p["iops"]:
+            spec["iops"] = p["iops"]
+        if p["encrypted"]:
             spec["encrypted"] = True
-            if v.get("KmsKeyId"):
-                spec["kmsKeyId"] = v["KmsKeyId"]
-        spec["availabilityZone"] = v["AvailabilityZone"]
+            if p["kmsKeyId"]:
+                spec["kmsKeyId"] = p["kmsKeyId"]
+        spec["availabilityZone"] = p["availabilityZone"]
         return spec
 
     # -- one VPC ----------------------------------------------------------------------------------
@@ -214,9 +217,8 @@ class Writer:
         zone = zones.most_common(1)[0][0] if zones else f"{est.region}a"
         nat = next((n for n in est.in_vpc(est.nats, vid)), None)
         igw = est.igw_of(vid)
-        cidr = vpc["CidrBlock"]
-        secondary = sorted(a["CidrBlock"] for a in vpc.get("CidrBlockAssociationSet", [])
-                           if a["CidrBlock"] != cidr and a["CidrBlockState"]["State"] in ("associated", "associating"))
+        decoded = VirtualDatacenter.decode(vpc)
+        cidr, secondary = decoded["cidr"], decoded["secondaryCidrs"]
 
         parts: dict[str, str] = {}
         public = [s for s in subnets if kind_of[s["SubnetId"]] == "igw"]
@@ -239,7 +241,7 @@ class Writer:
                 elif kind_of[s["SubnetId"]] == "nat":
                     spec["natGateway"] = True
                 comment = [label(s, s["SubnetId"])]
-                if kind_of[s["SubnetId"]] == "igw" and not s.get("MapPublicIpOnLaunch"):
+                if kind_of[s["SubnetId"]] == "igw" and not PrivateNetwork.decode(s)["mapPublicIp"]:
                     comment.append(self.warn(s["SubnetId"], "public subnet without MapPublicIpOnLaunch: the first "
                                                             "apply turns it on"))
                 docs.append(Doc("PrivateNetwork", name, comment,
@@ -301,7 +303,7 @@ class Writer:
         return (pub is not None and priv is not None and kind_of[pub["SubnetId"]] == "igw"
                 and pub["SubnetId"] in explicit and kind_of[priv["SubnetId"]] == "nat"
                 and priv["SubnetId"] not in explicit and pub["AvailabilityZone"] == priv["AvailabilityZone"]
-                and nat.get("SubnetId") == pub["SubnetId"] and bool(pub.get("MapPublicIpOnLaunch")))
+                and nat.get("SubnetId") == pub["SubnetId"] and PrivateNetwork.decode(pub)["mapPublicIp"])
 
     def _firewall(self, g: dict[str, Any], name: str, fw_of: dict[str, str], vdc: str) -> Doc:
         comment = [label(g, g["GroupId"]) + f" {g['GroupName']!r}"]
@@ -312,23 +314,22 @@ class Writer:
                                                  ("egress", "IpPermissionsEgress", "to", "toFirewall")):
             rules, atoms = [], []
             for p in g.get(key, []):
-                proto = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp"}.get(str(p.get("IpProtocol")),
-                                                                                str(p.get("IpProtocol")))
-                ok, ports = _ports(p, proto)
+                proto, decoded_ports, peers, groups = decode_rule(p)
+                ok, ports = rule_ports(proto, decoded_ports)
                 if proto not in ("all", "tcp", "udp", "icmp") or not ok:
                     comment.append(self.warn(g["GroupId"], f"{direction} rule {proto} {p.get('FromPort')}-"
                                                            f"{p.get('ToPort')} cannot be written (left out: the "
                                                            "first apply revokes it)"))
                     continue
                 base: dict[str, Any] = {"protocol": proto, **({"ports": ports} if ports else {})}
-                cidrs = sorted(r["CidrIp"] for r in p.get("IpRanges", []))
+                cidrs = sorted(peers)
                 if cidrs:
                     rules.append({**base, peer_key: cidrs})
                     atoms += [(proto, ports or "all", c) for c in cidrs]
-                for pair in p.get("UserIdGroupPairs", []):
-                    other = fw_of.get(pair.get("GroupId", ""))
+                for group in groups:
+                    other = fw_of.get(group)
                     if other is None:
-                        comment.append(self.warn(g["GroupId"], f"{direction} rule refers to {pair.get('GroupId')}, "
+                        comment.append(self.warn(g["GroupId"], f"{direction} rule refers to {group}, "
                                                                "a group of another VPC (left out)"))
                         continue
                     rules.append({**base, fw_key: other})
@@ -353,12 +354,12 @@ class Writer:
                 continue
             name = vm_names.get(tags_of(inst).get("Name"), iid)
             comment = [label(inst, iid)]
-            enis = sorted(inst.get("NetworkInterfaces", []), key=lambda n: n.get("Attachment", {}).get("DeviceIndex", 0))
+            enis = VirtualMachine.nics_of(inst)
             nics = []
             for n in enis:
                 primary = n.get("PrivateIpAddress")
                 nic: dict[str, Any] = {"network": net_names.get(n["SubnetId"], n["SubnetId"]), "ip": primary}
-                secondary = sorted(a["PrivateIpAddress"] for a in n.get("PrivateIpAddresses", []) if not a.get("Primary"))
+                secondary = VirtualMachine.secondary_ips(n)
                 if secondary:
                     nic["secondaryIps"] = secondary
                 for a in eips:
@@ -382,9 +383,8 @@ class Writer:
                         nic.setdefault("secondaryPublicIps", {})[a["PrivateIpAddress"]] = pname
                 nics.append(nic)
             spec: dict[str, Any] = {"template": inst["ImageId"], "hardwareProfile": inst["InstanceType"],
-                                    "state": STATES.get(inst["State"]["Name"], "deployed"), "nics": nics}
-            groups = sorted({g["GroupId"] for g in inst.get("SecurityGroups", [])}
-                            or {g["GroupId"] for g in (enis[0].get("Groups", []) if enis else [])})
+                                    "state": VirtualMachine.state_of(inst), "nics": nics}
+            groups = VirtualMachine.groups_of(inst)
             if len(groups) == 1 and groups[0] in fw_of:
                 spec["firewall"] = fw_of[groups[0]]
             elif groups:

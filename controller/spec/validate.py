@@ -11,7 +11,7 @@ import functools
 import ipaddress
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -274,6 +274,38 @@ _ANY_SECRET_RE = re.compile("|".join(f"(?:{x.pattern})" for x in (ACCESS_KEY_RE,
                             f"|(?i:{SECRET_ASSIGNMENT_RE.pattern.removeprefix('(?i)')})")
 
 
+# The rules of each spec kind, registered with the kind they check (`@rules_for("Vpn")` on the method
+# below that checks a Vpn document against the others). Every kind of models.KINDS registers its rules
+# or says it has none (`NO_RULES`, with the reason): no kind is skipped by a missing method.
+RuleFn = Callable[["Validator", Resource], None]
+RULES: dict[str, RuleFn] = {}
+NO_RULES: dict[str, str] = {}  # kind -> why its model alone is enough
+
+
+def rules_for(kind: str) -> Callable[[RuleFn], RuleFn]:
+    """Register the cross-document rules of one spec kind."""
+    def register(fn: RuleFn) -> RuleFn:
+        if kind not in KINDS:
+            raise ValueError(f"rules for {kind!r}, which is not a spec kind (models.KINDS)")
+        if kind in RULES or kind in NO_RULES:
+            raise ValueError(f"the rules of {kind!r} are registered twice")
+        RULES[kind] = fn
+        return fn
+    return register
+
+
+def no_rules(kind: str, why: str) -> None:
+    """Say that a spec kind has no rules beyond its model (an explicit entry, not a missing one)."""
+    if kind in RULES or kind in NO_RULES:
+        raise ValueError(f"the rules of {kind!r} are registered twice")
+    NO_RULES[kind] = why
+
+
+def unregistered_kinds() -> list[str]:
+    """Spec kinds that neither register rules nor say they have none (a mistake: see docs/kinds.md)."""
+    return sorted(set(KINDS) - set(RULES) - set(NO_RULES))
+
+
 class Validator:
     def __init__(self, resources: list[Resource], docs: list[Document], broken: set[str] | frozenset[str] | None = frozenset(),
                  hardware: HardwareTable | None = None):
@@ -330,7 +362,9 @@ class Validator:
         self.catalog = Catalog(self.resources)
         self.catalog.zones_checked = self.hardware.zones_checked()
         for r in self.resources:
-            getattr(self, f"check_{r.kind}", lambda _r: None)(r)
+            rules = RULES.get(r.kind)
+            if rules is not None:
+                rules(self, r)
             self.check_secrets(r)
             self.check_tags(r)
         self.check_networks()
@@ -443,6 +477,7 @@ class Validator:
             self.ref(r, ("metadata", "vdc"), "VirtualDatacenter", r.metadata.vdc, None)
         return vdc
 
+    @rules_for("Enterprise")
     def check_Enterprise(self, r: Resource) -> None:
         s = r.spec
         if s.reseller:
@@ -484,6 +519,7 @@ class Validator:
         if s.billing and s.billing.bucket and not s.billing.report_name:
             self.error(r, ("spec", "billing"), "billing needs reportName with bucket", "set billing.reportName")
 
+    @rules_for("VirtualDatacenter")
     def check_VirtualDatacenter(self, r: Resource) -> None:
         ent = self._enterprise(r)
         s = r.spec
@@ -514,6 +550,7 @@ class Validator:
             self.ref(r, ("spec", "defaultFirewall"), "Firewall", s.default_firewall,
                      self.catalog.get("Firewall", s.default_firewall, r.metadata.enterprise, r.name), r.name)
 
+    @rules_for("PrivateNetwork")
     def check_PrivateNetwork(self, r: Resource) -> None:
         vdc = self._vdc(r)
         if vdc is None:
@@ -528,6 +565,7 @@ class Validator:
             self.error(r, ("spec", "availabilityZone"), f"availability zone {s.availability_zone} is not in the "
                        f"VDC's region {vdc.spec.region}")
 
+    @rules_for("Firewall")
     def check_Firewall(self, r: Resource) -> None:
         if self._vdc(r) is None:
             return
@@ -538,6 +576,7 @@ class Validator:
                     self.ref(r, ("spec", direction, i, "fromFirewall" if key == "from_firewall" else "toFirewall"),
                              "Firewall", name, self.catalog.get("Firewall", name, r.metadata.enterprise, r.vdc), r.vdc)
 
+    @rules_for("VirtualMachine")
     def check_VirtualMachine(self, r: Resource) -> None:
         vdc = self._vdc(r)
         if vdc is None:
@@ -649,6 +688,7 @@ class Validator:
                    (f"use {other.name}, offered in {zone}, or " if other else "") +
                    "put the VM on a network in a zone that offers it")
 
+    @rules_for("Volume")
     def check_Volume(self, r: Resource) -> None:
         s = r.spec
         if r.metadata.vdc:
@@ -668,6 +708,7 @@ class Validator:
             if s.region and s.availability_zone and not _in_region(s.availability_zone, s.region):
                 self.error(r, ("spec", "availabilityZone"), f"{s.availability_zone} is not in {s.region}")
 
+    @rules_for("PublicIp")
     def check_PublicIp(self, r: Resource) -> None:
         if r.metadata.vdc:
             self._vdc(r)
@@ -680,14 +721,17 @@ class Validator:
         if r.name == "auto":
             self.error(r, ("metadata", "name"), "'auto' is reserved (publicIp: auto allocates one per nic)")
 
+    @rules_for("User")
     def check_User(self, r: Resource) -> None:
         self._enterprise(r)
 
+    @rules_for("Template")
     def check_Template(self, r: Resource) -> None:
         ent = self._enterprise(r)
         if ent and r.spec.region not in ent.spec.regions:
             self.error(r, ("spec", "region"), f"region {r.spec.region} is not one of the enterprise's regions")
 
+    @rules_for("LoadBalancer")
     def check_LoadBalancer(self, r: Resource) -> None:
         vdc = self._vdc(r)
         if vdc is None:
@@ -713,6 +757,7 @@ class Validator:
             self.ref(r, ("spec", "members", i), "VirtualMachine", m,
                      self.catalog.get("VirtualMachine", m, ent, r.vdc), r.vdc)
 
+    @rules_for("Vpn")
     def check_Vpn(self, r: Resource) -> None:
         self._vdc(r)
         addr = ipaddress.IPv4Address(r.spec.remote_address)
@@ -721,6 +766,7 @@ class Validator:
             self.error(r, ("spec", "remoteAddress"), f"{addr} is not a public address: a site-to-site VPN needs "
                        "the remote gateway's public IP")
 
+    @rules_for("Database")
     def check_Database(self, r: Resource) -> None:
         vdc = self._vdc(r)
         if vdc is None:
@@ -745,6 +791,7 @@ class Validator:
             self.error(r, ("spec", "storageGiB"), f"{s.storage_type} storage starts at 100 GiB",
                        "set storageGiB: 100 or more, or use gp3")
 
+    @rules_for("DnsZone")
     def check_DnsZone(self, r: Resource) -> None:
         if self._enterprise(r) is None:
             return
@@ -758,6 +805,7 @@ class Validator:
                        f"is the {'private' if r.spec.private else 'public'} zone {r.spec.domain}",
                        "use one DnsZone document per domain")
 
+    @rules_for("DnsRecord")
     def check_DnsRecord(self, r: Resource) -> None:
         if self._enterprise(r) is None:
             return
@@ -907,6 +955,11 @@ class Validator:
                 self.error(ent, ("spec", "account"), f"account {acct} already belongs to enterprise "
                            f"{seen[acct].name!r}: one AWS account belongs to one enterprise")
             seen.setdefault(acct, ent)
+
+
+if unregistered_kinds():  # at import: a kind added to models.KINDS without its rules fails every run, loudly
+    raise RuntimeError(f"spec kinds without validation rules: {', '.join(unregistered_kinds())}: register them "
+                       "with @rules_for(kind) in controller/spec/validate.py, or no_rules(kind, why)")
 
 
 def validate_tree(specs_dir: Path, allow_empty: bool = False) -> tuple[Specs | None, list[Diagnostic]]:
