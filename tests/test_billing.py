@@ -116,6 +116,14 @@ def make_lines(rnd: random.Random, account: str, ent: str, n: int, days: int = 1
         addr = f"{ent}/{vdc}/{kind}/{vdc}-{i % 3}" if kind else ""
         out.append(Line(day=MONTH.replace(day=1 + i % days), hour=i % 24, account=account, product=product,
                         cost=cost, resource=rid, enterprise_tag=ent if addr else "", address_tag=addr))
+    # an RDS instance (its ARN is the resource id; RDS copies the ownership tags into the CUR), and
+    # its storage line without the tag: it takes the address of the instance's other line
+    arn = f"arn:aws:rds:us-east-1:{account}:db:db-orders"
+    out.append(Line(day=MONTH.replace(day=3), hour=5, account=account, product="AmazonRDS",
+                    cost=Decimal("3.1415926535"), resource=arn, enterprise_tag=ent,
+                    address_tag=f"{ent}/db/Database/orders"))
+    out.append(Line(day=MONTH.replace(day=3), hour=6, account=account, product="AmazonRDS",
+                    cost=Decimal("0.2718281828"), resource=arn))
     out.append(Line(day=MONTH, account=account, product="AmazonEC2", cost=Decimal("1.2345678901"),
                     line_type="Tax"))
     out.append(Line(day=MONTH.replace(day=2), account=account, product="AmazonEC2", cost=Decimal("-0.5000000001"),
@@ -225,6 +233,20 @@ def test_untagged_line_takes_the_address_of_its_resource(estate, cli):
     # the data-transfer lines of i-globex-0 carry the tag only through the resource id's other lines
     assert "globex/web/VirtualMachine/web-0" in rows
     assert UNTAGGED in rows  # the tax line, the credit and the S3 lines have no tag and no resource
+
+
+def test_rds_lines_go_to_their_vdc(estate, cli):
+    """A database's lines (tagged, and untagged through its ARN) count in the VDC of its address."""
+    specs, lines = estate
+    doc = run_json(cli, specs, "--by", "vdc", "--enterprise", "globex")
+    rows = {r["key"]: Decimal(r["cost"]) for r in doc["enterprises"][0]["rows"]}
+    rds = [ln for ln in lines[GLOBEX] if ln.product == "AmazonRDS"]
+    assert len(rds) == 2 and not rds[1].address_tag
+    resource_addr = {ln.resource: ln.address_tag for ln in lines[GLOBEX] if ln.address_tag}
+    in_db = [ln for ln in lines[GLOBEX] if (ln.address_tag or resource_addr.get(ln.resource, "")).split("/")[1:2]
+             == ["db"]]
+    assert set(map(id, rds)) <= set(map(id, in_db))
+    assert abs(rows["db"] - cents(exact(in_db))) <= Decimal("0.01")
 
 
 def test_one_enterprise_reads_its_resellers_report(estate, cli):

@@ -851,10 +851,10 @@ spec:
   networks: [default, app-b]
   masterPassword: hunter22 {MARK}
 """, "web")}),
-    Case("db-reserved-user", "'admin' is reserved by the engine", col="admin", files={CASE: xaas(
+    Case("db-reserved-user", "'rdsadmin' is reserved by the engine", col="rdsadmin", files={CASE: xaas(
         "Database", "adm", f"""\
   engine: mysql
-  masterUsername: admin {MARK}
+  masterUsername: rdsadmin {MARK}
   networks: [default, app-b]
 """, "web")}),
     Case("db-ref-network", "PrivateNetwork 'data-c' not found in virtual datacenter 'web'", col="data-c",

@@ -24,6 +24,7 @@ from controller.kinds.vdc import VirtualDatacenter, decode_routes
 from controller.kinds.vm import VirtualMachine
 from controller.kinds.volume import decode_volume
 from controller.onboard.read import Estate
+from controller.spec.models import DB_ENGINES
 from controller.spec.tags import check_key, check_value
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -285,6 +286,8 @@ class Writer:
         for g in groups:
             docs.append(self._firewall(g, fw_of[g["GroupId"]], fw_of, vdc))
         docs.extend(self._vms(vid, vdc, net_names, fw_of))
+        docs.extend(self._databases(vid, vdc, net_names, fw_of))
+        docs.extend(self._zones(vid, vdc))
         self.out.files[f"{self.ent}/{vdc}.yaml"] = sorted(docs, key=lambda d: (d.sort[0], str(d.sort[1:])))
         return vdc
 
@@ -416,6 +419,77 @@ class Writer:
             docs.append(Doc("VirtualMachine", name, comment, doc("VirtualMachine", name, self.ent, spec, vdc, iid, obj=inst),
                             (5, name)))
             self.out.counts["VirtualMachine"] += 1
+        return docs
+
+
+    def _databases(self, vid: str, vdc: str, net_names: dict[str, str], fw_of: dict[str, str]) -> list[Doc]:
+        """A Database document per RDS instance of the VPC (adopted by its identifier). The password is
+        AWS-managed or the user's: it is never read, and no document has a field for it."""
+        docs = []
+        names = Names()
+        for d in sorted((d for d in self.est.databases if d["DBSubnetGroup"].get("VpcId") == vid),
+                        key=lambda d: d["DBInstanceIdentifier"]):
+            ident = d["DBInstanceIdentifier"]
+            where = f"RDS instance {ident}"
+            if d.get("Engine") not in DB_ENGINES:
+                self.warn(where, f"engine {d.get('Engine')} is not one the controller manages (postgres, mysql, "
+                                 "mariadb): not onboarded")
+                continue
+            subnets = [s["SubnetIdentifier"] for s in d["DBSubnetGroup"].get("Subnets") or []]
+            unnamed = [s for s in subnets if s not in net_names]
+            if unnamed:
+                self.warn(where, f"its subnet group has subnets no network document describes ({', '.join(unnamed)}): "
+                                 "not onboarded")
+                continue
+            groups = [g["VpcSecurityGroupId"] for g in d.get("VpcSecurityGroups") or []]
+            spec: dict[str, Any] = {
+                "engine": d["Engine"], "engineVersion": str(d.get("EngineVersion")),
+                "instanceClass": d["DBInstanceClass"], "storageGiB": d["AllocatedStorage"],
+                "storageType": d.get("StorageType", "gp2"), "networks": sorted({net_names[s] for s in subnets}),
+                "multiAz": bool(d.get("MultiAZ")), "backupRetentionDays": d.get("BackupRetentionPeriod", 0),
+                "masterUsername": d["MasterUsername"],
+            }
+            comment = [f"{where} (subnet group {d['DBSubnetGroup'].get('DBSubnetGroupName')})"]
+            if len(groups) == 1 and groups[0] in fw_of:
+                spec["firewall"] = fw_of[groups[0]]
+            elif groups:
+                comment.append(self.warn(where, f"{len(groups)} security groups: the document names none, the "
+                                                "first apply leaves them as they are"))
+            if not d.get("MasterUserSecret"):
+                comment.append(self.warn(where, "its master password is not managed by AWS: the controller never "
+                                                "reads or changes it"))
+            body = doc("Database", names.get(ident, ident), self.ent, spec, vdc, ident, obj=d)
+            if d.get("DeletionProtection"):
+                body["metadata"]["protect"] = True
+            docs.append(Doc("Database", body["metadata"]["name"], comment, body, (4, ident)))
+            self.out.counts["Database"] += 1
+        return docs
+
+    def _zones(self, vid: str, vdc: str) -> list[Doc]:
+        """A DnsZone document per private zone associated with the VPC alone. Its records are listed as
+        not managed: they stay as they are (the controller never changes a record it did not create)."""
+        docs = []
+        for z in self.est.zones:
+            if [v.get("VPCId") for v in z["vpcs"]] != [vid]:
+                if any(v.get("VPCId") == vid for v in z["vpcs"]):
+                    others = sorted(v["VPCId"] for v in z["vpcs"] if v.get("VPCId") != vid)
+                    self.warn(f"zone {z['zone']['Name']}", f"also serves {', '.join(others)}: not onboarded with "
+                                                           "this VPC (its document would drop them)")
+                continue
+            zone = z["zone"]
+            zid, domain = zone["Id"].rsplit("/", 1)[-1], zone["Name"].rstrip(".")
+            records = [f"{r['Name'].rstrip('.')} {r['Type']}" for r in z["records"]
+                       if not (r["Name"].rstrip(".") == domain and r["Type"] in ("SOA", "NS"))]
+            spec: dict[str, Any] = {"domain": domain, "private": True, "vdcs": [vdc]}
+            if (zone.get("Config") or {}).get("Comment"):
+                spec["comment"] = zone["Config"]["Comment"]
+            comment = [f"private hosted zone {zid}"]
+            if records:
+                comment.append(self.warn(f"zone {domain}", f"{len(records)} records not managed (made outside the "
+                                                            f"controller, left as they are): {', '.join(records)}"))
+            name = sanitize(domain.replace(".", "-"), zid.lower())
+            docs.append(Doc("DnsZone", name, comment, doc("DnsZone", name, self.ent, spec, None, zid), (5, domain)))
+            self.out.counts["DnsZone"] += 1
         return docs
 
 

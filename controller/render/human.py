@@ -29,20 +29,36 @@ def _value(v: Any) -> str:
     return json.dumps(v, sort_keys=True, default=str, ensure_ascii=False)
 
 
-def _field_lines(ch: Change) -> list[str]:
-    lines = []
+def field_rows(ch: Change) -> list[tuple[str, str, bool]]:
+    """A change's fields as rows (what, text, forces replacement), for every plan view: what is `set`
+    (a create's value, text `path: value`), `changed` (`path: before → after`), `list` (`path:`, then its
+    `added` and `removed` items, compared as sets)."""
+    rows: list[tuple[str, str, bool]] = []
     for f in ch.fields:
-        force = " [magenta](forces replacement)[/]" if f.forces_replacement else ""
+        force = f.forces_replacement
         if ch.action == "create":
-            lines.append(f"      {escape(f.path)}: {escape(_value(f.after))}")
+            rows.append(("set", f"{f.path}: {_value(f.after)}", False))
         elif isinstance(f.before, list) and isinstance(f.after, list):
             before = {_value(x) for x in f.before}
             after = {_value(x) for x in f.after}
-            lines.append(f"      {escape(f.path)}:{force}")
-            lines += [f"        [green]+ {escape(x)}[/]" for x in sorted(after - before)]
-            lines += [f"        [red]- {escape(x)}[/]" for x in sorted(before - after)]
+            rows.append(("list", f"{f.path}:", force))
+            rows += [("added", x, False) for x in sorted(after - before)]
+            rows += [("removed", x, False) for x in sorted(before - after)]
         else:
-            lines.append(f"      {escape(f.path)}: {escape(_value(f.before))} → {escape(_value(f.after))}{force}")
+            rows.append(("changed", f"{f.path}: {_value(f.before)} → {_value(f.after)}", force))
+    return rows
+
+
+def _field_lines(ch: Change) -> list[str]:
+    lines = []
+    for what, text, force in field_rows(ch):
+        mark = " [magenta](forces replacement)[/]" if force else ""
+        if what == "added":
+            lines.append(f"        [green]+ {escape(text)}[/]")
+        elif what == "removed":
+            lines.append(f"        [red]- {escape(text)}[/]")
+        else:
+            lines.append(f"      {escape(text)}{mark}")
     return lines
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from controller.engine.diff import Change
 from controller.engine.plan import Plan
-from controller.render.human import _value
+from controller.render.human import field_rows
 
 LIMIT = 65_000
 ACTIONS = ("create", "update", "replace", "delete", "adopt")
@@ -49,18 +49,9 @@ def change_lines(ch: Change) -> list[str]:
     """One change as diff lines: its symbol and address, then its fields."""
     aws = f" ({ch.aws_id})" if ch.aws_id and ch.action != "create" else ""
     lines = [f"{LEAD[str(ch.action)]} {ch.address}{aws}  # {ch.reason}"]
-    for f in ch.fields:
-        force = "  # forces replacement" if f.forces_replacement else ""
-        if ch.action == "create":
-            lines.append(f"+     {f.path}: {_value(f.after)}")
-        elif isinstance(f.before, list) and isinstance(f.after, list):
-            before = {_value(x) for x in f.before}
-            after = {_value(x) for x in f.after}
-            lines.append(f"!     {f.path}:{force}")
-            lines += [f"+       {x}" for x in sorted(after - before)]
-            lines += [f"-       {x}" for x in sorted(before - after)]
-        else:
-            lines.append(f"!     {f.path}: {_value(f.before)} → {_value(f.after)}{force}")
+    lead = {"set": "+     ", "changed": "!     ", "list": "!     ", "added": "+       ", "removed": "-       "}
+    for what, text, force in field_rows(ch):
+        lines.append(lead[what] + text + ("  # forces replacement" if force else ""))
     if ch.protected and ch.action in ("delete", "replace"):
         lines.append(f"!     protected (metadata.protect: true): apply refuses to {ch.action} it")
     if ch.error:

@@ -31,7 +31,7 @@ API_VERSION = "controller/v1"
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
 # An AWS object id (vpc-..., subnet-..., sg-..., i-..., vol-..., eipalloc-..., key-..., rtb-..., igw-..., nat-...).
 # Also an RDS instance identifier (a Database) and a Route 53 hosted zone id (Z..., a DnsZone).
-AwsId = Annotated[str, StringConstraints(pattern=r"^([a-z]+-[0-9a-f]{8,17}|[a-z][a-z0-9-]{0,62}|Z[A-Z0-9]{1,32})$")]
+AwsId = Annotated[str, StringConstraints(pattern=r"^([a-z]+-[0-9a-f]{8,17}|[a-z][a-z0-9-]{0,62}|[A-Z0-9]{8,32})$")]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 # Your own tags (controller/spec/tags.py has AWS's limits); ignore paths (controller/spec/paths.py).
 TagKey = Annotated[str, AfterValidator(check_key)]
@@ -538,7 +538,7 @@ class DatabaseSpec(Model):
     @field_validator("master_username")
     @classmethod
     def _not_reserved(cls, v: str) -> str:
-        if v.lower() in ("admin", "postgres", "rdsadmin", "root", "mysql"):
+        if v.lower() == "rdsadmin":
             raise ValueError(f"{v!r} is reserved by the engine: choose another master user name (e.g. dbadmin)")
         return v
 
