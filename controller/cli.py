@@ -110,11 +110,12 @@ def _last_guard(e: Exception, verbose: bool) -> int:
     """Print ``e`` as one line with no part of a credential in it; exit 1. An endpoint that cannot be
     used (refused, silent, not AWS, not a URL) is the user's to fix, not an internal error."""
     from controller.aws.errors import explain, scrub
-    from controller.errors import ControllerError
+    from controller.commands import EXIT_USAGE
+    from controller.errors import ControllerError, UsageError
 
     if isinstance(e, ControllerError):
         print(_printable(scrub(f"error: {e}")), file=sys.stderr)
-        return 1
+        return EXIT_USAGE if isinstance(e, UsageError) else 1
     from_aws = type(e).__module__.startswith(("botocore", "urllib3"))
     why = explain(e) if from_aws or (isinstance(e, ValueError) and "endpoint" in str(e).lower()) else None
     if why is not None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.commands import command, load_or_report, positive
 from controller.engine.guard import DEFAULT_MAX_DELETES, DeleteLimitError, check_plan
-from controller.errors import ConfigError
+from controller.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:  # the engine (boto3, ...) is imported when a command runs, not to parse arguments
     from controller.engine.apply import Report
@@ -43,6 +43,7 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
 def cmd_plan(args: argparse.Namespace) -> int:
     from controller.render.human import render_plan
 
+    fmt = plan_format(args)  # options that disagree are a usage error, before anything else
     if args.out:  # before any AWS call: a plan that cannot be saved is not made
         from controller.engine.plan import check_out_path
 
@@ -57,7 +58,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = planned.plan
     if args.out:
         plan.save(Path(args.out))
-    fmt = plan_format(args)
     if fmt == "json":
         print(json.dumps(plan.to_json(), indent=2, default=str))
     elif fmt == "markdown":
@@ -76,7 +76,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def plan_format(args: argparse.Namespace) -> str:
     """--format, with --json as its older spelling; both at once must agree."""
     if args.json and args.format not in (None, "json"):
-        raise ConfigError(f"--json and --format {args.format} disagree: pass one of them")
+        raise UsageError(f"--json and --format {args.format} disagree: pass one of them")
     return "json" if args.json else (args.format or "text")
 
 

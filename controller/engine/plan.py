@@ -238,6 +238,8 @@ def check_out_path(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise ConfigError(f"cannot write the plan to {path}: it is a folder (give a file name, e.g. {path}/plan.json)")
+    if path.exists() and not path.is_file():  # a device or a FIFO: never replaced by the atomic rename
+        raise ConfigError(f"cannot write the plan to {path}: it is not a regular file")
     if not parent.exists():
         raise ConfigError(f"cannot write the plan to {path}: folder {parent} does not exist (create it first)")
     if not parent.is_dir():
