@@ -26,3 +26,17 @@ for r in reservations:
         if i["State"]["Name"] == "running":
             ec2.stop_instances(InstanceIds=[i["InstanceId"]])
             print(f"stopped {i['InstanceId']} (acme/web/VirtualMachine/app-1)")
+rds = boto3.client("rds", aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                   aws_session_token=c["SessionToken"])
+rds.modify_db_instance(DBInstanceIdentifier="web-orders", BackupRetentionPeriod=1, ApplyImmediately=True)
+print("cut the backups of web-orders (acme/web/Database/orders) to 1 day")
+r53 = boto3.client("route53", aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                   aws_session_token=c["SessionToken"])
+zone = [z for z in r53.list_hosted_zones()["HostedZones"] if z["Name"] == "shop.acme.example."][0]
+r53.change_resource_record_sets(HostedZoneId=zone["Id"], ChangeBatch={"Changes": [
+    {"Action": "UPSERT", "ResourceRecordSet": {"Name": "web-1.shop.acme.example", "Type": "A", "TTL": 60,
+                                               "ResourceRecords": [{"Value": "192.0.2.66"}]}},
+    {"Action": "UPSERT", "ResourceRecordSet": {"Name": "status.shop.acme.example", "Type": "CNAME", "TTL": 300,
+                                               "ResourceRecords": [{"Value": "status.example.net"}]}}]})
+print("pointed web-1.shop.acme.example at 192.0.2.66, and added status.shop.acme.example by hand "
+      "(the controller leaves that one alone)")

@@ -116,6 +116,14 @@ def make_lines(rnd: random.Random, account: str, ent: str, n: int, days: int = 1
         addr = f"{ent}/{vdc}/{kind}/{vdc}-{i % 3}" if kind else ""
         out.append(Line(day=MONTH.replace(day=1 + i % days), hour=i % 24, account=account, product=product,
                         cost=cost, resource=rid, enterprise_tag=ent if addr else "", address_tag=addr))
+    # an RDS instance (its ARN is the resource id; RDS copies the ownership tags into the CUR), and
+    # its storage line without the tag: it takes the address of the instance's other line
+    arn = f"arn:aws:rds:us-east-1:{account}:db:db-orders"
+    out.append(Line(day=MONTH.replace(day=3), hour=5, account=account, product="AmazonRDS",
+                    cost=Decimal("3.1415926535"), resource=arn, enterprise_tag=ent,
+                    address_tag=f"{ent}/db/Database/orders"))
+    out.append(Line(day=MONTH.replace(day=3), hour=6, account=account, product="AmazonRDS",
+                    cost=Decimal("0.2718281828"), resource=arn))
     out.append(Line(day=MONTH, account=account, product="AmazonEC2", cost=Decimal("1.2345678901"),
                     line_type="Tax"))
     out.append(Line(day=MONTH.replace(day=2), account=account, product="AmazonEC2", cost=Decimal("-0.5000000001"),
@@ -227,6 +235,20 @@ def test_untagged_line_takes_the_address_of_its_resource(estate, cli):
     assert UNTAGGED in rows  # the tax line, the credit and the S3 lines have no tag and no resource
 
 
+def test_rds_lines_go_to_their_vdc(estate, cli):
+    """A database's lines (tagged, and untagged through its ARN) count in the VDC of its address."""
+    specs, lines = estate
+    doc = run_json(cli, specs, "--by", "vdc", "--enterprise", "globex")
+    rows = {r["key"]: Decimal(r["cost"]) for r in doc["enterprises"][0]["rows"]}
+    rds = [ln for ln in lines[GLOBEX] if ln.product == "AmazonRDS"]
+    assert len(rds) == 2 and not rds[1].address_tag
+    resource_addr = {ln.resource: ln.address_tag for ln in lines[GLOBEX] if ln.address_tag}
+    in_db = [ln for ln in lines[GLOBEX] if (ln.address_tag or resource_addr.get(ln.resource, "")).split("/")[1:2]
+             == ["db"]]
+    assert set(map(id, rds)) <= set(map(id, in_db))
+    assert abs(rows["db"] - cents(exact(in_db))) <= Decimal("0.01")
+
+
 def test_one_enterprise_reads_its_resellers_report(estate, cli):
     specs, lines = estate
     doc = run_json(cli, specs, "--enterprise", "globex")
@@ -329,3 +351,43 @@ spec:
     assert bill["cost"] == "1.00"  # 0.9999999999 rounds half up
     assert Decimal(bill["charge"]) == cents(discounted(Decimal("0.9999999999"), Decimal("33.3")))
     assert doc["daysSeen"] == 3
+
+
+def test_by_tag_from_the_cur_tag_columns(aws, cli, tmp_path):
+    """--by tag:KEY groups a bill by one of your tags (resourceTags/user:KEY), lines without it under
+    (untagged), exact to the cent; a report file without that column at all bills everything untagged."""
+    rnd = random.Random(7)
+    values = ["4711", "4712", "team a/b", ""]  # "" = the line does not carry the tag
+    lines = []
+    for i in range(60):
+        cost = Decimal(rnd.randrange(1, 10**11)) / Decimal(10**10)
+        tag = values[i % 4]
+        lines.append(Line(day=MONTH.replace(day=1 + i % 9), hour=i % 24, account=ACME, product="AmazonEC2",
+                          cost=cost, resource=f"i-{i % 5}", enterprise_tag="acme",
+                          address_tag=f"acme/web/VirtualMachine/vm-{i % 5}",
+                          user_tags=(("CostCenter", tag), ("Owner", "x")) if tag else (("Owner", "x"),)))
+    old = [Line(day=MONTH.replace(day=12), account=ACME, product="AmazonS3", cost=Decimal("0.1234567891"))]
+    put_report(s3_for(ACME), "acme-billing", "cur", "acme-hourly", MONTH,
+               [gz(csv_bytes(lines[:30], payer=ACME, tag_keys=["Owner", "CostCenter"])),
+                gz(csv_bytes(lines[30:], payer=ACME, tag_keys=["CostCenter"])),
+                gz(csv_bytes(old, payer=ACME))])  # a file from before the tag was activated
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "e.yaml").write_text(ENTERPRISES.split("---")[0].replace("{acme_limit}", "100000"))
+    doc = run_json(cli, specs, "--by", "tag:CostCenter")
+    assert doc["by"] == "tag:CostCenter"
+    bill = doc["enterprises"][0]
+    rows = {r["key"]: r for r in bill["rows"]}
+    want: dict[str, Decimal] = defaultdict(Decimal)
+    for ln in lines + old:
+        want[dict(ln.user_tags).get("CostCenter") or UNTAGGED] += ln.cost
+    assert set(rows) == {"4711", "4712", "team a/b", UNTAGGED}
+    for key, v in want.items():
+        assert abs(Decimal(rows[key]["cost"]) - cents(v)) <= Decimal("0.01"), key
+        assert abs(Decimal(rows[key]["charge"]) - cents(discounted(v, DISCOUNT["acme"]))) <= Decimal("0.01"), key
+    assert sum(Decimal(r["charge"]) for r in rows.values()) == Decimal(bill["charge"])
+    assert Decimal(bill["cost"]) == cents(exact(lines + old))
+    r = cli("billing", "--specs", str(specs), "--month", "2024-05", "--by", "tag:CostCenter")
+    assert r.code == 0 and "TAG CostCenter" in r.out and "team a/b" in r.out, r.out + r.err
+    r = cli("billing", "--specs", str(specs), "--month", "2024-05", "--by", "tag:")
+    assert r.code != 0 and "tag:KEY" in r.err

@@ -13,7 +13,7 @@ import pytest
 
 from tests.fuzz.convergence import Model, clients, run_seed
 
-BUDGET = [(7, 8), (23, 8)]  # (seed, steps): about a minute each
+BUDGET = [(23, 6)]  # (seed, steps): about a minute on an idle machine; `make fuzz` runs 20 x 40
 
 
 @pytest.mark.parametrize(("seed", "steps"), BUDGET, ids=lambda v: str(v))

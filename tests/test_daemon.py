@@ -67,13 +67,18 @@ class DaemonProc:
                 out.append(e)
         return out
 
-    def get(self, path: str, method: str = "GET", data: bytes | None = None) -> tuple[int, str]:
-        req = urllib.request.Request(self.url + path, method=method, data=data)
+    def get(self, path: str, method: str = "GET", data: bytes | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, str]:
+        req = urllib.request.Request(self.url + path, method=method, data=data, headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
+
+    def hook(self, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        """POST /hooks/git with these headers (a signature, a token)."""
+        return self.get("/hooks/git", "POST", body, headers)
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         code, body = self.get("/metrics")

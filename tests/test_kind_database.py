@@ -13,16 +13,20 @@ import json
 import re
 from pathlib import Path
 
+from tests.helpers import (
+    DEFAULT_VDC,
+    changes_by_id,
+    client,
+    enterprise_doc,
+    no_changes,
+    plan_json,
+    write_specs,
+)
 from tests.helpers import apply_ok as apply
-from tests.helpers import changes_by_id, client, enterprise_doc, no_changes, plan_json, write_specs
 
 ADDRESS = "acme/web/Database/orders"
 
-VDC = """\
-apiVersion: controller/v1
-kind: VirtualDatacenter
-metadata: {name: web, enterprise: acme}
-spec: {region: us-east-1, availabilityZone: us-east-1a, addressRange: 10.10.0.0/16, network: {type: default}}
+VDC = DEFAULT_VDC + """\
 ---
 apiVersion: controller/v1
 kind: PrivateNetwork
@@ -91,6 +95,11 @@ def test_database_round_trip(aws, cli, tmp_path):
     assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [sg["GroupId"]]
     assert db["DeletionProtection"] is False
     no_changes(cli, root)
+    # the cost hint: the class's hours (dated table) plus the storage
+    code, plan = plan_json(cli, root)
+    (hint,) = [h for h in plan["cost_hints"] if h["id"] == ADDRESS]
+    assert hint["usd_month"] == round(0.018 * 730 + 0.115 * 20, 2)
+    assert "db.t3.micro" in hint["what"]
 
     # out of band: the class changed by hand -> exactly that drift, an in-place update
     rds.modify_db_instance(DBInstanceIdentifier="web-orders", DBInstanceClass="db.m5.large", ApplyImmediately=True)
@@ -182,3 +191,23 @@ def test_secret_canary(aws, cli, tmp_path):
     for text in outputs:
         assert password not in text
     assert not any("password" in t.lower() and password in t for t in outputs)
+
+
+def test_daemon_reconciles_a_database_and_its_pages_hold_no_password(aws, tmp_path):
+    from tests.test_daemon import DaemonProc, wait_for
+
+    root = specs(tmp_path, db_doc())
+    d = DaemonProc(["--specs", str(root), "--resync", "2", "--debounce", "0.3"], aws.env(), tmp_path / "daemon.log")
+    try:
+        rds = client("rds")
+        wait_for(lambda: instances(rds), 60, "the database created")
+        rds.modify_db_instance(DBInstanceIdentifier="web-orders", BackupRetentionPeriod=1, ApplyImmediately=True)
+        wait_for(lambda: instances(rds)[0]["BackupRetentionPeriod"] == 3, 60, "the drift reverted")
+        (db,) = instances(rds)
+        password = json.loads(client("secretsmanager").get_secret_value(
+            SecretId=db["MasterUserSecret"]["SecretArn"])["SecretString"])["password"]
+        pages = [d.get(p)[1] for p in ("/status", "/metrics", "/")]
+        for text in [*pages, d.logs_text()]:
+            assert password not in text
+    finally:
+        assert d.stop() == 0

@@ -9,20 +9,17 @@ foreign record is refused, naming it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from tests.helpers import DEFAULT_VDC, changes_by_id, client, enterprise_doc, no_changes, write_specs
 from tests.helpers import apply_ok as apply
-from tests.helpers import changes_by_id, client, enterprise_doc, no_changes, write_specs
 
 ZONE_ADDR = "acme/DnsZone/example"
 WWW = "acme/DnsRecord/www"
 TXT = "acme/DnsRecord/spf"
 
-VDC = """\
-apiVersion: controller/v1
-kind: VirtualDatacenter
-metadata: {name: web, enterprise: acme}
-spec: {region: us-east-1, availabilityZone: us-east-1a, addressRange: 10.10.0.0/16, network: {type: default}}
+VDC = DEFAULT_VDC + """\
 ---
 apiVersion: controller/v1
 kind: VirtualMachine
@@ -229,3 +226,79 @@ def test_private_zone_follows_its_vdcs(aws, cli, tmp_path):
     assert sorted(v["VPCId"] for v in got["VPCs"]) == sorted(
         [vpcs["acme/VirtualDatacenter/web"], vpcs["acme/VirtualDatacenter/lab"]])
     no_changes(cli, root)
+
+
+XAAS_VDC = VDC_NO_EIP + """\
+---
+apiVersion: controller/v1
+kind: PrivateNetwork
+metadata: {name: public-b, enterprise: acme, vdc: web}
+spec: {cidr: 10.10.10.0/24, availabilityZone: us-east-1b, internetGateway: true}
+---
+apiVersion: controller/v1
+kind: LoadBalancer
+metadata: {name: front, enterprise: acme, vdc: web}
+spec:
+  networks: [public, public-b]
+  listeners: [{protocol: HTTP, port: 80, targetPort: 80}]
+  members: [web-1]
+---
+apiVersion: controller/v1
+kind: Database
+metadata: {name: orders, enterprise: acme, vdc: web}
+spec: {engine: mariadb, engineVersion: "10.11", networks: [default, public-b], skipFinalSnapshot: true}
+"""
+
+TARGETS = """\
+apiVersion: controller/v1
+kind: DnsRecord
+metadata: {name: shop, enterprise: acme}
+spec: {zone: example, name: shop, type: A, target: {loadBalancer: front, vdc: web}}
+---
+apiVersion: controller/v1
+kind: DnsRecord
+metadata: {name: db, enterprise: acme}
+spec: {zone: example, name: db, type: CNAME, ttl: 120, target: {database: orders, vdc: web}}
+"""
+
+
+def test_alias_to_a_load_balancer_and_cname_to_a_database(aws, cli, tmp_path):
+    root = specs(tmp_path, ZONE, TARGETS, vdc=XAAS_VDC)
+    apply(cli, root)
+    r53, elb, rds = client("route53"), client("elbv2"), client("rds")
+    zid = zone_id(r53)
+    (lb,) = [x for x in elb.describe_load_balancers()["LoadBalancers"] if x["LoadBalancerName"] == "web-front"]
+    endpoint = rds.describe_db_instances(DBInstanceIdentifier="web-orders")["DBInstances"][0]["Endpoint"]["Address"]
+    recs = records(r53, zid)
+    alias = recs[("shop.example.com", "A")]["AliasTarget"]
+    assert alias["DNSName"].rstrip(".").lower() == lb["DNSName"].lower()
+    assert alias["HostedZoneId"] == lb["CanonicalHostedZoneId"]
+    assert values(recs[("db.example.com", "CNAME")]) == [endpoint]
+    no_changes(cli, root)
+
+    # the alias pointed elsewhere by hand -> that drift, corrected
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [
+        {"Action": "UPSERT", "ResourceRecordSet": {"Name": "shop.example.com", "Type": "A", "AliasTarget": {
+            "HostedZoneId": lb["CanonicalHostedZoneId"], "DNSName": "elsewhere.example.net",
+            "EvaluateTargetHealth": False}}}]})
+    ch = changes_by_id(cli, root)
+    assert [k for k, c in ch.items() if c["action"] != "no-op"] == ["acme/DnsRecord/shop"]
+    assert [f["path"] for f in ch["acme/DnsRecord/shop"]["fields"]] == ["alias"]
+    apply(cli, root)
+    assert records(r53, zid)[("shop.example.com", "A")]["AliasTarget"]["DNSName"].rstrip(".").lower() == \
+        lb["DNSName"].lower()
+    no_changes(cli, root)
+
+
+def test_zones_are_global_in_a_two_region_enterprise(aws, cli, tmp_path):
+    """Observed once per enterprise: no duplicate, no second zone, no changes after the apply."""
+    root = tmp_path / "specs"
+    write_specs(root, {"enterprise.yaml": enterprise_doc(regions="eu-west-1, us-east-1"), "zone.yaml": ZONE,
+                       "records.yaml": RECORDS.split("---")[1]})
+    apply(cli, root)
+    r53 = client("route53")
+    assert [z["Name"] for z in r53.list_hosted_zones()["HostedZones"]].count("example.com.") == 1
+    no_changes(cli, root)
+    r = cli("plan", "--specs", str(root), "--json")
+    ids = [c["id"] for c in json.loads(r.out)["changes"]]
+    assert sorted(ids) == [TXT, ZONE_ADDR]

@@ -1,12 +1,16 @@
 """Per-enterprise AWS credentials from credential references, shared clients, and a call counter.
 
-Credentials are references (env var names, a profile, a role to assume), never values. Clients are
-shared by every enterprise of the process (one per service and region, see ClientPool) and sign each
-call with the credentials of the enterprise making it. They retry in botocore's standard mode: each
-call backs off on its own, so one account being throttled does not slow the others (adaptive mode's
-client-side rate limiter would be shared by every enterprise of the client). They honour
-AWS_ENDPOINT_URL (the local AWS endpoint). Every HTTP request a client sends, retries included, is
-counted per service and operation, for the enterprise that made it.
+Credentials are references (env var names, a profile, a role to assume), never values; a value that
+cannot be a credential (a newline, a space) is refused naming its variable, and every value read is
+remembered so that no message shows it (errors.scrub). Clients are shared by every enterprise of the
+process (one per service and region, see ClientPool) and sign each call with the credentials of the
+enterprise making it. They retry in botocore's standard mode with bounded attempts: each call backs
+off on its own, so one account being throttled does not slow the others (adaptive mode's client-side
+rate limiter would be shared by every enterprise of a client). Explicit connect/read timeouts;
+AWS_ENDPOINT_URL is honoured (checked to be a URL first). The first call to an endpoint (STS: who am
+I, or AssumeRole) uses short timeouts and one retry, so an endpoint that refuses, never answers or is
+not AWS fails in seconds, in one line naming it (docs/limits.md). Every HTTP request a client sends,
+retries included, is counted per service and operation, for the enterprise that made it.
 """
 
 from __future__ import annotations
@@ -27,18 +31,83 @@ from botocore.credentials import Credentials as BotoCredentials
 from botocore.credentials import RefreshableCredentials
 from botocore.session import get_session
 
+from controller.aws.errors import (
+    connect_timeout,
+    endpoint_shown,
+    explain,
+    not_aws,
+    read_timeout,
+    remember_secret,
+)
 from controller.errors import ConfigError
 from controller.spec.models import Credentials, Resource
+
+MAX_ATTEMPTS = 5  # every call: the first try and four retries (throttling, 5xx, timeouts)
+PROBE_ATTEMPTS = 2
+
+
+def _max_attempts() -> int:
+    raw = os.environ.get("AWS_MAX_ATTEMPTS", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 20 else MAX_ATTEMPTS
 
 
 def retry_config(max_pool: int = 20) -> Config:
     return Config(
-        retries={"mode": "standard", "max_attempts": 8},
+        # total_max_attempts counts the first try ("max_attempts" would count retries only)
+        retries={"mode": "standard", "total_max_attempts": _max_attempts()},  # type: ignore[typeddict-item]
         max_pool_connections=max_pool,
-        connect_timeout=10,
-        read_timeout=60,
+        connect_timeout=connect_timeout(),
+        read_timeout=read_timeout(),
         user_agent_extra="controller/0.1",
     )
+
+
+def probe_config() -> Config:
+    """The first call to an endpoint: short timeouts, one retry (docs/limits.md)."""
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": PROBE_ATTEMPTS},  # type: ignore[typeddict-item]
+        connect_timeout=connect_timeout(),
+        read_timeout=read_timeout(probe=True),
+        user_agent_extra="controller/0.1",
+    )
+
+
+_CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+def check_environment() -> None:
+    """AWS_ENDPOINT_URL* are URLs, and the ambient credential variables can be credentials; raises
+    ConfigError naming the variable (never a credential's value)."""
+    for var, value in sorted(os.environ.items()):
+        if var == "AWS_ENDPOINT_URL" or var.startswith("AWS_ENDPOINT_URL_"):
+            _check_url(var, value)
+    for var in _CREDENTIAL_VARS:
+        held = os.environ.get(var)
+        if held:
+            _check_credential(var, held)
+
+
+def _check_url(var: str, value: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and value == value.strip()
+        _ = parts.port  # raises on a port that is not a number in range
+    except ValueError:
+        ok = False
+    if not ok or any(not ch.isprintable() or ch.isspace() for ch in value):
+        shown = "".join(ch if ch.isprintable() else "?" for ch in value)[:100]
+        raise ConfigError(f"{var}={shown!r} is not an endpoint URL: write http(s)://HOST[:PORT], e.g. "
+                          "http://127.0.0.1:4566")
+
+
+def _check_credential(var: str, value: str) -> str:
+    remember_secret(value)
+    if not value.isascii() or any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ConfigError(f"environment variable {var} holds a character no AWS credential has (a newline, a "
+                          "space, a control or non-ASCII character): check how it is set")
+    return value
 
 
 class CallCounter:
@@ -90,10 +159,14 @@ def _env(var: str, enterprise: str, field_path: str) -> str:
         raise ConfigError(
             f"enterprise {enterprise!r}: environment variable {var} is not set (credentials.{field_path})"
         )
-    return value
+    try:
+        return _check_credential(var, value)
+    except ConfigError as e:
+        raise ConfigError(f"enterprise {enterprise!r}: {e} (credentials.{field_path})") from None
 
 
 def base_session(profile: str | None = None) -> boto3.Session:
+    check_environment()
     try:
         return _shared(boto3.Session(profile_name=profile) if profile else boto3.Session())
     except botocore.exceptions.ProfileNotFound as e:
@@ -163,9 +236,11 @@ class ClientPool:
         self._clients: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, service: str, region: str, max_pool: int, ambient: bool = False) -> Any:
+    def get(self, service: str, region: str, max_pool: int, ambient: bool = False, probe: bool = False) -> Any:
+        """ambient: with the process's own credentials (to assume roles with); probe: the first call to an
+        endpoint (short timeouts, one retry)."""
         env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
-        key = (service, region, ambient, env)
+        key = (service, region, ambient, probe, env)
         with self._lock:
             c = self._clients.get(key)
             if c is not None and c.meta.config.max_pool_connections >= max_pool:
@@ -176,7 +251,8 @@ class ClientPool:
                 bs.register_component("data_loader", _LOADER)
             if not ambient:
                 bs._credentials = _BoundCredentials()
-            c = bs.create_client(service, region_name=region, config=retry_config(max_pool))
+            c = bs.create_client(service, region_name=region,
+                                 config=probe_config() if probe else retry_config(max_pool))
             c.meta.events.register("before-send", _count)
             self._clients[key] = c
             while len(self._clients) > self.size:
@@ -247,6 +323,7 @@ def credentials_from(creds: Credentials, enterprise: str, default_region: str,
     The AssumeRole calls go through a shared client with the ambient credentials; call it inside
     `bound(ctx)` to count them as the enterprise's.
     """
+    check_environment()
     if creds.env is not None:
         e = creds.env
         return BotoCredentials(
@@ -262,16 +339,22 @@ def credentials_from(creds: Credentials, enterprise: str, default_region: str,
     assert creds.assume_role is not None
     role = creds.assume_role
     external_id = _env(role.external_id, enterprise, "assumeRole.externalId") if role.external_id else None
+    sts = CLIENTS.get("sts", default_region, 10, ambient=True, probe=True)
 
     def refresh() -> dict[str, str]:
         kwargs: dict[str, Any] = {"RoleArn": role.role_arn, "RoleSessionName": f"{role.session_name}-{enterprise}"}
         if external_id:
             kwargs["ExternalId"] = external_id
         try:
-            answer = CLIENTS.get("sts", default_region, 10, ambient=True).assume_role(**kwargs)
+            answer = sts.assume_role(**kwargs)
             c = answer["Credentials"]
             if identity is not None:  # arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION
                 identity["account"] = answer["AssumedRoleUser"]["Arn"].split(":")[4]
+            for secret in (c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]):
+                remember_secret(secret)
+        except (KeyError, TypeError, IndexError, AttributeError):  # a 200 that is not an AWS answer
+            raise ConfigError(f"enterprise {enterprise!r}: cannot assume role {role.role_arn}: "
+                              f"{not_aws(sts.meta.endpoint_url)}") from None
         except botocore.exceptions.ClientError as err:
             code = err.response.get("Error", {}).get("Code", "Error")
             raise ConfigError(f"enterprise {enterprise!r}: cannot assume role {role.role_arn}: {code}") from None
@@ -280,8 +363,9 @@ def credentials_from(creds: Credentials, enterprise: str, default_region: str,
                 f"enterprise {enterprise!r}: no AWS credentials to assume {role.role_arn} with "
                 "(set AWS_PROFILE or the standard AWS environment variables)"
             ) from None
-        except botocore.exceptions.BotoCoreError as err:
-            raise ConfigError(f"enterprise {enterprise!r}: cannot reach STS to assume {role.role_arn}: {err}") from None
+        except (botocore.exceptions.BotoCoreError, ValueError) as err:
+            why = explain(err, sts.meta.endpoint_url, probe=True) or type(err).__name__
+            raise ConfigError(f"enterprise {enterprise!r}: cannot reach STS to assume {role.role_arn}: {why}") from None
         return {
             "access_key": c["AccessKeyId"],
             "secret_key": c["SecretAccessKey"],
@@ -310,16 +394,23 @@ class AwsContext:
     def caller_account(self, region: str) -> str:
         if self.account:  # known from the AssumeRole answer
             return self.account
-        try:
-            ident = self.client("sts", region).get_caller_identity()
+        sts = None
+        try:  # the first call to this endpoint: short timeouts, one retry
+            sts = BoundClient(CLIENTS.get("sts", region, 10, probe=True), self)
+            ident = sts.get_caller_identity()
+            self.account = str(ident["Account"])
         except botocore.exceptions.NoCredentialsError:
             raise ConfigError(f"enterprise {self.enterprise!r}: no AWS credentials found") from None
         except botocore.exceptions.ClientError as e:
             code = e.response.get("Error", {}).get("Code", "Error")
             raise ConfigError(f"enterprise {self.enterprise!r}: the credentials do not work: {code}") from None
-        except botocore.exceptions.BotoCoreError as e:
-            raise ConfigError(f"enterprise {self.enterprise!r}: cannot reach STS: {e}") from None
-        self.account = str(ident["Account"])
+        except (KeyError, TypeError) as e:  # a 200 that is not an AWS answer
+            url = sts.meta.endpoint_url if sts is not None else None
+            raise ConfigError(f"enterprise {self.enterprise!r}: cannot reach STS: {not_aws(url)}") from e
+        except (botocore.exceptions.BotoCoreError, ValueError) as e:
+            url = sts.meta.endpoint_url if sts is not None else None
+            why = explain(e, url, probe=True) or f"{type(e).__name__} from {endpoint_shown(url)}"
+            raise ConfigError(f"enterprise {self.enterprise!r}: cannot reach STS: {why}") from None
         return self.account
 
 

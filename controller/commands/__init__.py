@@ -73,11 +73,15 @@ def load_all() -> dict[str, tuple[Command, Callable[[argparse.ArgumentParser], N
 
 
 def print_diagnostics(diags: Sequence[Diagnostic], as_json: bool = False) -> None:
+    """Every diagnostic, with anything shaped like a credential cut out (a key pasted into a field is
+    echoed by the error about that field)."""
+    from controller.aws.errors import scrub
+
     if as_json:
-        print(json.dumps([d.to_json() for d in diags], indent=2))
+        print(scrub(json.dumps([d.to_json() for d in diags])))
         return
     for d in diags:
-        print(d.render(), file=sys.stderr)
+        print("\n".join(scrub(line) for line in d.render().split("\n")), file=sys.stderr)
     errors = sum(d.severity == "error" for d in diags)
     warnings = len(diags) - errors
     files = len({d.file for d in diags if d.severity == "error"})

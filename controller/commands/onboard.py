@@ -47,8 +47,9 @@ def cmd_onboard(args: argparse.Namespace) -> int:
         raise ConfigError(f"region {args.region} is not one of {args.enterprise}'s regions "
                           f"({', '.join(ent.spec.regions)}): add it to the Enterprise document first")
     out = Path(args.out or args.specs)
-    ec2 = session.contexts[args.enterprise].client("ec2", args.region)
-    est = read_estate(ec2, args.region, args.vpc)
+    ctx = session.contexts[args.enterprise]
+    est = read_estate(ctx.client("ec2", args.region), args.region, args.vpc, rds=ctx.client("rds", args.region),
+                      route53=ctx.client("route53", args.region))
     if args.vpc != "all" and not est.vpcs:
         raise ConfigError(f"VPC {args.vpc} is not in {args.region}, is the default VPC, or is already managed "
                           "(it carries the controller's tags)")

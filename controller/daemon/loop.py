@@ -19,23 +19,38 @@ import hashlib
 import random
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from controller.daemon import DEFAULT_RECONCILE_TIMEOUT
 from controller.daemon.lease import LeaseKeeper, LeaseTable
 from controller.daemon.metrics import Metrics
+from controller.daemon.notify import Notifier, slack_escape
 from controller.daemon.queue import WorkQueue
-from controller.engine.apply import Applier, Outcome
+from controller.engine.apply import Applier, Outcome, Report
 from controller.engine.diff import Action, Cause, Change
 from controller.engine.guard import DeleteLimitError, check_plan
 from controller.engine.observe import Session, desired
-from controller.engine.plan import make_plan
+from controller.engine.plan import Plan, make_plan
 from controller.errors import ControllerError
 from controller.logs import get_logger
 from controller.spec.diagnostics import SpecError
 from controller.spec.validate import Specs, load_specs
+
+ABANDON_GRACE = 2.0  # seconds a timed-out or superseded apply gets to finish the objects it is changing
+EVENTS_KEPT = 50     # recent events kept per enterprise (the dashboard's list)
+SYNC_STATUSES = ("Synced", "OutOfSync", "Progressing", "Failed", "Suspended")
+T = TypeVar("T")
+
+
+def short(commit: str | None) -> str:
+    """A commit as people read it: 12 characters of a git hash, a directory digest as is."""
+    if not commit:
+        return "-"
+    return commit if commit.startswith("dir:") else commit[:12]
 
 
 @dataclass
@@ -52,6 +67,7 @@ class Options:
     lease_seconds: float = 30.0
     backoff_base: float = 1.0
     backoff_max: float = 300.0
+    reconcile_timeout: float = DEFAULT_RECONCILE_TIMEOUT
 
 
 @dataclass
@@ -60,6 +76,30 @@ class Tree:
     specs: Specs
     digests: dict[str, str]  # enterprise -> digest of its desired graph and its Enterprise document
     loaded_at: float = field(default_factory=time.time)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # enterprise -> objects per kind
+    enterprises: dict[str, Any] = field(default_factory=dict)  # name -> its Enterprise document
+
+    def __post_init__(self) -> None:
+        if not self.enterprises:
+            self.enterprises = {e.name: e for e in self.specs.catalog.enterprises()}
+
+
+@dataclass
+class Record:
+    """One line of an enterprise's (or the daemon's) recent events, as the dashboard lists them."""
+
+    t: float
+    kind: str  # reconciled, drift, applied, failed, timed_out, superseded, suspended, resumed, loaded, rejected
+    text: str
+    commit: str | None = None
+
+
+@dataclass
+class Rejected:
+    commit: str
+    errors: list[str]
+    at: float
+    in_force: str | None
 
 
 @dataclass
@@ -72,6 +112,26 @@ class EnterpriseState:
     last_error: str = ""
     last_success: float | None = None
     reconciles: int = 0
+    # what the dashboard shows (wall-clock times)
+    last_started: float | None = None
+    last_finished: float | None = None
+    last_seconds: float = 0.0
+    plan: Plan | None = None             # the last plan made
+    plan_at: float | None = None
+    plan_commit: str | None = None
+    drift: Plan | None = None            # the last plan that found changes (kept while later plans find none)
+    drift_found_at: float | None = None  # the last resync that found drift (changes made in AWS), and how many
+    drift_found: int = 0
+    drift_at: float | None = None
+    drift_commit: str | None = None
+    withheld: list[tuple[Change, str]] = field(default_factory=list)  # found, not made: (change, policy)
+    outcomes: list[Outcome] = field(default_factory=list)  # the last apply's, one per change
+    apply_at: float | None = None
+    apply_commit: str | None = None
+    apply_note: str = ""
+    events: deque[Record] = field(default_factory=lambda: deque(maxlen=EVENTS_KEPT))
+    suspended: bool | None = None        # the suspend policy the last reconcile saw
+    notified: dict[str, str] = field(default_factory=dict)  # event type -> fingerprint last sent
 
 
 @dataclass
@@ -82,46 +142,139 @@ class Policies:
 
 
 class ReconcileFailed(ControllerError):
-    pass
+    result = "error"
+
+
+class ReconcileTimedOut(ReconcileFailed):
+    result = "timed_out"
+
+
+class Run:
+    """One reconcile in flight: its deadline, and the newer commit that superseded it, if any."""
+
+    def __init__(self, name: str, commit: str, timeout: float):
+        self.name = name
+        self.commit = commit
+        self.timeout = timeout
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout
+        self.superseded_by: str | None = None
+        self.applying = False  # changes found and being made (the dashboard's Progressing)
+        self.cond = threading.Condition()  # notified when a phase in a thread ends, and on supersede
+
+    def supersede(self, commit: str) -> None:
+        with self.cond:
+            self.superseded_by = commit
+            self.cond.notify_all()
+
+    def in_thread(self, fn: Callable[[], T], name: str) -> tuple[threading.Event, dict[str, Any]]:
+        """Run fn in a daemon thread; the event is set when it returned (box["value"]) or raised
+        (box["error"]), and the run's condition notified. box["thread"] is the thread."""
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["value"] = fn()
+            except BaseException as e:  # handed to the waiting side
+                box["error"] = e
+            finally:
+                with self.cond:
+                    done.set()
+                    self.cond.notify_all()
+
+        box["thread"] = threading.Thread(target=target, name=name, daemon=True)
+        box["thread"].start()
+        return done, box
+
+    def overdue(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def abandon_reason(self) -> str | None:
+        """Why the reconcile must stop without waiting for what it is doing (None: it may go on)."""
+        if self.superseded_by:
+            return f"commit {short(self.superseded_by)} superseded it"
+        if self.overdue():
+            return f"the reconcile timed out (--reconcile-timeout {self.timeout:g} s)"
+        return None
 
 
 class DaemonApplier(Applier):
-    """The engine's Applier, stopping cleanly: once `cancelled()` is true no new object is started;
-    the objects already running finish (and are reported), the rest are reported as skipped."""
+    """The engine's Applier, stopping cleanly: once `cancelled()` gives a reason no new object is
+    started; the objects already running finish (and are reported), the rest are reported as skipped.
 
-    def __init__(self, *args: Any, cancelled: Callable[[], bool], commit: str, **kwargs: Any):
+    `busy` is the enterprise's set of objects being changed, shared by every apply of that
+    enterprise: an object still being changed by an earlier, abandoned reconcile is skipped (and
+    retried), never changed by two at once."""
+
+    def __init__(self, *args: Any, cancelled: Callable[[], str | None], commit: str, busy: set[str],
+                 busy_lock: threading.Lock, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.cancelled = cancelled
         self.log = get_logger(commit=commit)
         self.interrupted = False
+        self.stopped_because: str | None = None
+        self.busy = busy
+        self.busy_lock = busy_lock
+        self.running: dict[str, str] = {}  # id -> action, being changed by this apply now
 
     def run_change(self, ch: Change, phase: str) -> Outcome:
-        if self.cancelled():
+        why = self.cancelled()
+        if why:
             self.interrupted = True
-            return Outcome(ch.id, ch.action, "skipped", "because the daemon is stopping")
-        return super().run_change(ch, phase)
+            self.stopped_because = self.stopped_because or why
+            return Outcome(ch.id, ch.action, "skipped", f"not started: {why}")
+        with self.busy_lock:
+            if ch.id in self.busy and ch.id not in self.running:
+                self.interrupted = True
+                return Outcome(ch.id, ch.action, "skipped", "not started: an earlier reconcile is still "
+                               "changing it (retried)")
+            self.busy.add(ch.id)
+            self.running[ch.id] = ch.action
+        try:
+            return super().run_change(ch, phase)
+        finally:
+            with self.busy_lock:
+                self.busy.discard(ch.id)
+                self.running.pop(ch.id, None)
 
 
-def enterprise_digest(specs: Specs, name: str) -> str:
+def relative(message: str, root: Path) -> str:
+    """A diagnostic names its file relative to the tree (`bad.yaml:3:18: ...`), not the daemon's work dir."""
+    prefix = str(root).rstrip("/") + "/"
+    return message.replace(prefix, "")
+
+
+def enterprise_summary(specs: Specs, name: str) -> tuple[str, dict[str, int]]:
+    """The digest of an enterprise's desired graph and Enterprise document, and its objects per kind."""
     graph = desired(specs.catalog, [name])
     ent = next(e for e in specs.catalog.enterprises() if e.name == name)
     h = hashlib.sha256(graph.digest().encode())
     h.update(ent.spec.model_dump_json().encode())
-    return h.hexdigest()
+    return h.hexdigest(), dict(sorted(Counter(n.kind for n in graph.nodes.values()).items()))
 
 
 class Daemon:
-    def __init__(self, opts: Options, metrics: Metrics | None = None):
+    def __init__(self, opts: Options, metrics: Metrics | None = None, notifier: Notifier | None = None):
         self.opts = opts
         self.metrics = metrics or Metrics()
+        self.notifier = notifier or Notifier([], self.metrics)
         self.log = get_logger()
         self.queue: WorkQueue[str] = WorkQueue(opts.backoff_base, opts.backoff_max)
         self.stopping = threading.Event()
         self.tree: Tree | None = None
         self.states: dict[str, EnterpriseState] = {}
         self.lost: set[str] = set()
+        self.runs: dict[str, Run] = {}  # enterprise -> its reconcile in flight
+        self.busy: dict[str, set[str]] = {}  # enterprise -> objects being changed (by any apply of it)
+        self.rejected: Rejected | None = None  # the newest commit, when it did not load or validate
+        self.events: deque[Record] = deque(maxlen=EVENTS_KEPT)  # the daemon's own: trees loaded, rejected
+        self.next_resync: float | None = None  # wall-clock time of the next resync
+        self.source = ""  # what the trees come from, for the dashboard
         self._lock = threading.Lock()
+        self._busy_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._abandoned: list[threading.Thread] = []  # applies left behind by a timeout or a newer commit
         self.workers_running = False
         self.leases: LeaseKeeper | None = None
         if opts.lease_table:
@@ -135,27 +288,32 @@ class Daemon:
         log = self.log.bind(commit=commit)
         try:
             specs = load_specs(path)
-            digests = {e.name: enterprise_digest(specs, e.name) for e in specs.catalog.enterprises()}
+            summaries = {e.name: enterprise_summary(specs, e.name) for e in specs.catalog.enterprises()}
         except SpecError as e:
-            self.metrics.invalid_trees.inc()
-            log.error("tree_invalid", errors=len(e.diagnostics), diagnostics=[d.render() for d in e.diagnostics],
-                      in_force=self.tree.commit if self.tree else None)
+            self._rejected(log, commit, [relative(d.render(), path) for d in e.diagnostics])
             return False
         except ControllerError as e:
-            self.metrics.invalid_trees.inc()
-            log.error("tree_invalid", errors=1, diagnostics=[str(e)], in_force=self.tree.commit if self.tree else None)
+            self._rejected(log, commit, [relative(str(e), path)])
             return False
+        digests = {n: d for n, (d, _) in summaries.items()}
         with self._lock:
             old = self.tree
-            self.tree = Tree(commit, specs, digests)
+            self.tree = Tree(commit, specs, digests, counts={n: c for n, (_, c) in summaries.items()})
+            self.rejected = None
             before = old.digests if old else {}
             changed = sorted(n for n, d in digests.items() if before.get(n) != d)
             removed = sorted(set(before) - set(digests))
             for n in removed:
                 self.states.pop(n, None)
+            for n in changed:  # a reconcile of an older commit stops starting objects, at once
+                run = self.runs.get(n)
+                if run is not None and run.commit != commit:
+                    run.supersede(commit)
         self.metrics.trees.inc()
         self.metrics.set_tree_commit(commit)
         log.info("tree_loaded", enterprises=len(digests), changed=changed, removed=removed)
+        self.events.appendleft(Record(time.time(), "loaded", f"commit {short(commit)} loaded: "
+                                      f"{len(changed)} of {len(digests)} enterprise(s) changed", commit))
         for n in removed:
             self.queue.discard(n)
         if self.leases:
@@ -163,6 +321,21 @@ class Daemon:
         for n in changed:
             self.queue.reset(n)  # a newer commit replaces a failing one: no backoff left over
         return True
+
+    def _rejected(self, log: Any, commit: str, errors: list[str]) -> None:
+        in_force = self.tree.commit if self.tree else None
+        self.metrics.invalid_trees.inc()
+        log.error("tree_invalid", errors=len(errors), diagnostics=errors, in_force=in_force)
+        self.rejected = Rejected(commit, errors, time.time(), in_force)
+        self.events.appendleft(Record(time.time(), "rejected", f"commit {short(commit)} rejected: {len(errors)} "
+                                      f"error(s); {short(in_force)} stays in force", commit))
+        first = errors[:10]
+        text = (f":no_entry: commit {short(commit)} rejected ({len(errors)} error(s)); "
+                f"{'commit ' + short(in_force) if in_force else 'nothing'} stays in force:\n"
+                + "\n".join(f"• {slack_escape(x)}" for x in first)
+                + (f"\n… and {len(errors) - len(first)} more" if len(errors) > len(first) else ""))
+        self.notifier.emit("commit_rejected", text, commit=commit, in_force=in_force, error_count=len(errors),
+                           errors=errors[:50])
 
     @property
     def ready(self) -> bool:
@@ -182,6 +355,7 @@ class Daemon:
     # -- threads
 
     def start(self) -> None:
+        self.notifier.start()
         for i in range(max(1, self.opts.workers)):
             self._spawn(self._worker, f"worker-{i}")
         self._spawn(self._resync_loop, "resync")
@@ -200,13 +374,18 @@ class Daemon:
         self.stopping.set()
         self.queue.shut_down()
         deadline = None if timeout is None else time.monotonic() + timeout
-        for t in self._threads:
+        for t in [*self._threads, *self._abandoned]:  # abandoned applies finish the objects they started
             t.join(None if deadline is None else max(0.1, deadline - time.monotonic()))
         if self.leases:
             self.leases.release_all()
+        self.notifier.stop()
 
     def _resync_loop(self) -> None:
-        while not self.stopping.wait(self.opts.resync * random.uniform(0.9, 1.1)):
+        while True:
+            wait = self.opts.resync * random.uniform(0.9, 1.1)
+            self.next_resync = time.time() + wait
+            if self.stopping.wait(wait):
+                return
             tree = self.tree
             if tree is None:
                 continue
@@ -251,8 +430,7 @@ class Daemon:
     # -- one enterprise
 
     def policies(self, tree: Tree, name: str) -> Policies:
-        ent = next(e for e in tree.specs.catalog.enterprises() if e.name == name)
-        p = ent.spec.policies
+        p = tree.enterprises[name].spec.policies
         o = self.opts
         return Policies(self_heal=p.self_heal if o.self_heal is None else o.self_heal,
                         prune=p.prune if o.prune is None else o.prune,
@@ -272,78 +450,137 @@ class Daemon:
             if lease is not None:
                 log = log.bind(fence=lease.fence)
             started = time.monotonic()
+            st = self.states.setdefault(name, EnterpriseState())
+            st.last_started = time.time()
+            run = Run(name, tree.commit, self.opts.reconcile_timeout)
+            with self._lock:
+                self.runs[name] = run
             log.info("reconcile_started", t=time.time())
             try:
-                result = self._reconcile(name, tree, log)
+                result = self._reconcile(name, tree, log, run)
             except Exception as e:
                 delay = self.queue.add_rate_limited(name)
+                label = getattr(e, "result", "error")
                 msg = str(e) if isinstance(e, ControllerError) else f"{type(e).__name__}: {e}"
-                st = self.states.setdefault(name, EnterpriseState())
-                st.last_result, st.last_error = "error", msg
+                st.last_result, st.last_error = label, msg
                 st.reconciles += 1
-                self.metrics.reconciles.labels(name, "error").inc()
+                self.metrics.reconciles.labels(name, label).inc()
                 self.metrics.errors.labels(name, "reconcile").inc()
-                log.error("reconcile_failed", error=msg, retry_in=round(delay, 1), t=time.time())
+                log.error("reconcile_failed", error=msg, result=label, retry_in=round(delay, 1), t=time.time())
+                self._failed(name, st, tree.commit, label, msg, delay)
                 return
             finally:
+                with self._lock:
+                    self.runs.pop(name, None)
+                st.last_finished = time.time()
+                st.last_seconds = time.monotonic() - started
                 self.metrics.duration.labels(name).observe(time.monotonic() - started)
-            if result != "interrupted":
+            if result not in ("interrupted", "superseded"):
                 self.queue.forget(name)
-            elif not self.stopping.is_set():
-                self.queue.add_after(name, 1.0)  # the lease wavered: try again (skipped if it is gone)
-            st = self.states.setdefault(name, EnterpriseState())
+            elif result == "interrupted" and not self.stopping.is_set():
+                self.queue.add_after(name, 1.0)  # the lease wavered, or an object was busy: try again soon
             st.last_result, st.last_error = result, ""
             st.reconciles += 1
             self.metrics.reconciles.labels(name, result).inc()
             log.info("reconcile_finished", result=result, seconds=round(time.monotonic() - started, 3),
                      t=time.time())
+            if result == "superseded":
+                self._record(st, "superseded", "stopped: a newer commit superseded it", tree.commit)
 
     def _session(self, st: EnterpriseState, tree: Tree, name: str) -> Session:
-        ent = next(e for e in tree.specs.catalog.enterprises() if e.name == name)
+        ent = tree.enterprises[name]
         key = ent.spec.model_dump_json()
         if st.session is None or st.session_key != key:
             st.session = Session.open(tree.specs.catalog, [name], parallelism=self.opts.parallelism)
             st.session_key = key
         return st.session
 
-    def _cancelled(self, name: str) -> Callable[[], bool]:
-        """Start no new object when stopping, or when the lease is lost or about to lapse."""
+    def _stop_reason(self, name: str, run: Run) -> Callable[[], str | None]:
+        """Why to start no new object now: stopping, the lease lost or about to lapse, a newer commit,
+        the deadline (None: go on)."""
         leases = self.leases
-        return lambda: (self.stopping.is_set() or name in self.lost
-                        or (leases is not None and leases.holds(name) is None))
 
-    def _reconcile(self, name: str, tree: Tree, log: Any) -> str:
+        def why() -> str | None:
+            if self.stopping.is_set():
+                return "the daemon is stopping"
+            if name in self.lost or (leases is not None and leases.holds(name) is None):
+                return "the lease is no longer held"
+            return run.abandon_reason()
+
+        return why
+
+    def _wait(self, run: Run, done: threading.Event, grace: float) -> str | None:
+        """Wait for `done` (no polling: the run's condition is notified when it is set and when the run is
+        superseded); give up `grace` seconds after the run was superseded or timed out, and say why."""
+        reason = None
+        with run.cond:
+            while not done.is_set():
+                reason = run.abandon_reason()
+                if reason is not None:
+                    break
+                run.cond.wait(max(0.0, run.deadline - time.monotonic()) + 0.01)
+        if done.is_set() or done.wait(grace):
+            return None
+        return reason
+
+    def _reconcile(self, name: str, tree: Tree, log: Any, run: Run) -> str:
         st = self.states.setdefault(name, EnterpriseState())
-        try:
-            session = self._session(st, tree, name)
-        except Exception:
-            st.session = None
-            raise
-        planned = make_plan(tree.specs, name, self.opts.parallelism, session)
         pol = self.policies(tree, name)
+        self._suspension(name, st, pol.suspend, tree.commit)
+
+        def make() -> Any:
+            try:
+                session = self._session(st, tree, name)
+            except Exception:
+                st.session = None
+                raise
+            session.counter.reset()  # the session lives across reconciles: count this plan's calls only
+            return make_plan(tree.specs, name, self.opts.parallelism, session)
+
+        # observing only reads: a stuck or superseded one is left behind (its answer is dropped)
+        done, box = run.in_thread(make, f"plan-{name}")
+        abandoned = self._wait(run, done, 0.0)
+        if abandoned:
+            if run.superseded_by:
+                return "superseded"
+            raise ReconcileTimedOut(f"timed out after {run.timeout:g} s while observing AWS (--reconcile-timeout); "
+                                    "nothing was changed")
+        if "error" in box:
+            raise box["error"]
+        planned = box["value"]
         digest = tree.digests[name]
         new_commit = st.applied_digest != digest
         changes = planned.plan.changes
+        st.plan, st.plan_at, st.plan_commit = planned.plan, time.time(), tree.commit
+        st.withheld = []
+        if planned.plan.has_changes:
+            st.drift, st.drift_at, st.drift_commit = planned.plan, st.plan_at, tree.commit
         if not pol.prune:
             pruned = [c for c in changes if c.cause == Cause.NOT_IN_SPECS]
             for c in pruned:
                 self.metrics.withheld.labels(name, "delete", "prune").inc()
                 log.warning("prune_withheld", address=c.id, action="delete", aws_id=c.aws_id,
                             reason=f"{c.reason}; prune is off, so it is kept")
+                st.withheld.append((c, "prune"))
             changes = [c for c in changes if c.cause != Cause.NOT_IN_SPECS]
         actionable = [c for c in changes if c.action != Action.NOOP]
         if actionable and not new_commit:
             self.metrics.drift.labels(name).inc(len(actionable))
             for c in actionable:
                 log.warning("drift_found", address=c.id, action=c.action, reason=c.reason)
+            self._drift(name, st, actionable, tree.commit)
+        else:
+            st.notified.pop("drift_found", None)
         if pol.suspend:
             for c in actionable:
                 self.metrics.withheld.labels(name, c.action, "suspend").inc()
                 log.info("change_withheld", address=c.id, action=c.action, reason=c.reason, policy="suspend")
+                st.withheld.append((c, "suspend"))
             return "suspended"
         if actionable and not new_commit and not pol.self_heal:
             for c in actionable:
                 self.metrics.withheld.labels(name, c.action, "selfHeal").inc()
+                st.withheld.append((c, "selfHeal"))
             log.warning("drift_reported", changes=len(actionable), policy="selfHeal off: not reverted")
             return "drift_reported"
         plan = dataclasses.replace(planned.plan, changes=changes)
@@ -352,45 +589,213 @@ class Daemon:
         except DeleteLimitError as e:  # the daemon's own knob, named for the operator
             raise ControllerError(f"{e} (the daemon's --max-deletes is {e.limit})") from None
         if actionable:
-            if self._cancelled(name)():
+            if self._stop_reason(name, run)():
+                if run.superseded_by:
+                    return "superseded"
+                if run.overdue() and not self.stopping.is_set():
+                    raise ReconcileTimedOut(f"timed out after {run.timeout:g} s before applying "
+                                            "(--reconcile-timeout); nothing was changed")
                 return "interrupted"
-            applier = DaemonApplier(session, planned.graph, planned.observed, self.opts.parallelism,
-                                    cancelled=self._cancelled(name), commit=tree.commit)
-            report = applier.apply(changes)
-            for o in report.outcomes:
-                if o.status == "done":
-                    self.metrics.actions.labels(name, o.action).inc()
-                elif o.status == "failed":
-                    self.metrics.errors.labels(name, "object").inc()
-            if report.failed:
-                first = report.failed[0]
-                raise ReconcileFailed(f"{len(report.failed)} object(s) failed, {len(report.skipped)} skipped; "
-                                      f"first: {first.detail}")
-            if applier.interrupted:
-                log.warning("reconcile_interrupted", done=sum(o.status == "done" for o in report.outcomes),
-                            skipped=len(report.skipped))
-                return "interrupted"
-            log.info("applied", **report.counts())
+            run.applying = True
+            result = self._apply(name, st, tree, planned, changes, actionable, run, log)
+            if result is not None:
+                return result
         st.applied_digest = digest
         st.commit = tree.commit
         st.last_success = time.time()
+        st.notified.pop("apply_failed", None)
         self.metrics.set_commit(name, tree.commit)
         self.metrics.last_success.labels(name).set(st.last_success)
+        if not actionable and st.last_result not in ("success", ""):
+            self._record(st, "reconciled", "in sync", tree.commit)
         return "success"
 
+    def _apply(self, name: str, st: EnterpriseState, tree: Tree, planned: Any, changes: list[Change],
+               actionable: list[Change], run: Run, log: Any) -> str | None:
+        """Apply; None when every change was made, else the result (or raise the failure)."""
+        finished: list[Outcome] = []
+        with self._busy_lock:
+            busy = self.busy.setdefault(name, set())
+        applier = DaemonApplier(planned.session, planned.graph, planned.observed, self.opts.parallelism,
+                                on_event=finished.append, cancelled=self._stop_reason(name, run),
+                                commit=tree.commit, busy=busy, busy_lock=self._busy_lock)
+        done, box = run.in_thread(lambda: applier.apply(changes), f"apply-{name}")
+        abandoned = self._wait(run, done, ABANDON_GRACE)
+        if abandoned:  # report what is known now; the objects still running finish on their own
+            self._abandoned = [t for t in self._abandoned if t.is_alive()] + [box["thread"]]
+            with self._busy_lock:
+                running = dict(applier.running)
+            seen = {o.id for o in finished}
+            outcomes = [o for o in finished if o.action] + [
+                Outcome(i, a, "running", "still being changed when the reconcile stopped; its result shows "
+                        "on the next reconcile") for i, a in sorted(running.items())]
+            outcomes += [Outcome(c.id, c.action, "skipped", f"not started: {abandoned}") for c in actionable
+                         if c.id not in seen and c.id not in running]
+            report = Report(outcomes=outcomes, seconds=time.monotonic() - run.started)
+        elif "error" in box:
+            raise box["error"]
+        else:
+            report = box["value"]
+        self._outcomes(st, report, tree.commit)
+        for o in report.outcomes:
+            if o.status == "done":
+                self.metrics.actions.labels(name, o.action).inc()
+            elif o.status == "failed":
+                self.metrics.errors.labels(name, "object").inc()
+        stopped = abandoned or applier.stopped_because
+        if stopped and run.superseded_by:
+            log.warning("reconcile_superseded", by=run.superseded_by, **self._tally(report))
+            return "superseded"
+        if stopped and run.overdue():
+            tally = self._tally(report)
+            log.warning("reconcile_timed_out", timeout=run.timeout, **tally)
+            st.apply_note = f"timed out after {run.timeout:g} s"
+            raise ReconcileTimedOut(
+                f"timed out after {run.timeout:g} s (--reconcile-timeout): {len(tally['done'])} done, "
+                f"{len(tally['failed'])} failed, {len(tally['running'])} still running, "
+                f"{len(tally['not_started'])} not started")
+        if report.failed:
+            first = report.failed[0]
+            raise ReconcileFailed(f"{len(report.failed)} object(s) failed, {len(report.skipped)} skipped; "
+                                  f"first: {first.detail}")
+        if applier.interrupted:
+            log.warning("reconcile_interrupted", done=sum(o.status == "done" for o in report.outcomes),
+                        skipped=len(report.skipped))
+            return "interrupted"
+        log.info("applied", **report.counts())
+        self._applied(name, st, report, tree.commit)
+        return None
+
+    @staticmethod
+    def _tally(report: Report) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {"done": [], "failed": [], "running": [], "not_started": []}
+        for o in report.outcomes:
+            key = {"done": "done", "failed": "failed", "running": "running"}.get(o.status, "not_started")
+            out[key].append(o.id)
+        return out
+
+    # -- what the dashboard and the notifications say
+
+    def _record(self, st: EnterpriseState, kind: str, text: str, commit: str | None) -> None:
+        st.events.appendleft(Record(time.time(), kind, text, commit))
+
+    def _once(self, st: EnterpriseState, event: str, fingerprint: str) -> bool:
+        """True if this event differs from the last one of its type sent for the enterprise."""
+        if st.notified.get(event) == fingerprint:
+            return False
+        st.notified[event] = fingerprint
+        return True
+
+    def _outcomes(self, st: EnterpriseState, report: Report, commit: str) -> None:
+        st.outcomes = [o for o in report.outcomes if o.action]
+        st.apply_at, st.apply_commit, st.apply_note = time.time(), commit, ""
+
+    def _suspension(self, name: str, st: EnterpriseState, suspend: bool, commit: str) -> None:
+        before, st.suspended = st.suspended, suspend
+        if suspend and before is not True:
+            self._record(st, "suspended", "suspended: observed and reported, never changed", commit)
+            self.notifier.emit("enterprise_suspended", f":pause_button: {name}: suspended (observed and reported, "
+                               "never changed)", enterprise=name, commit=commit)
+        elif not suspend and before is True:
+            self._record(st, "resumed", "resumed: changes are made again", commit)
+            self.notifier.emit("enterprise_resumed", f":arrow_forward: {name}: resumed", enterprise=name,
+                               commit=commit)
+
+    def _drift(self, name: str, st: EnterpriseState, actionable: list[Change], commit: str) -> None:
+        addresses = [f"{c.address} ({c.action})" for c in actionable]
+        st.drift_found_at, st.drift_found = time.time(), len(actionable)
+        self._record(st, "drift", f"drift found in {len(actionable)} object(s): " + ", ".join(addresses[:5])
+                     + (f" and {len(addresses) - 5} more" if len(addresses) > 5 else ""), commit)
+        if not self._once(st, "drift_found", "|".join(sorted(addresses))):
+            return
+        lines = [f"• {slack_escape(c.address)} ({c.action}): {slack_escape(c.reason)}" for c in actionable[:20]]
+        more = f"\n… and {len(actionable) - 20} more" if len(actionable) > 20 else ""
+        self.notifier.emit("drift_found", f":warning: {name}: drift found in {len(actionable)} object(s) at commit "
+                           f"{short(commit)}:\n" + "\n".join(lines) + more, enterprise=name, commit=commit,
+                           changes=[change_json(c) for c in actionable])
+
+    def _applied(self, name: str, st: EnterpriseState, report: Report, commit: str) -> None:
+        counts = report.counts()
+        done = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "nothing"
+        self._record(st, "applied", f"applied commit {short(commit)}: {done}", commit)
+        self.notifier.emit("apply_done", f":white_check_mark: {name}: applied commit {short(commit)}: {done}",
+                           enterprise=name, commit=commit, counts=counts,
+                           changes=[{"address": o.id, "action": o.action, "aws_id": o.aws_id}
+                                    for o in report.outcomes if o.status == "done" and o.action])
+
+    def _failed(self, name: str, st: EnterpriseState, commit: str, label: str, msg: str, delay: float) -> None:
+        self._record(st, "timed_out" if label == "timed_out" else "failed", f"{msg} (retry in {delay:.0f} s)",
+                     commit)
+        fresh = st.apply_at is not None and st.last_started is not None and st.apply_at >= st.last_started
+        outcomes = st.outcomes if fresh else []  # this reconcile's apply, if it got that far
+        failures = [{"address": o.id, "action": o.action, "error": o.detail} for o in outcomes
+                    if o.status == "failed"]
+        not_done = [{"address": o.id, "action": o.action, "status": o.status, "detail": o.detail}
+                    for o in outcomes if o.status in ("skipped", "running")]
+        if not self._once(st, "apply_failed", msg):
+            return
+        lines = [f"• {slack_escape(f['address'])}: {slack_escape(f['error'])}" for f in failures[:10]]
+        self.notifier.emit("apply_failed", f":x: {name}: reconcile of commit {short(commit)} failed: "
+                           f"{slack_escape(msg)}" + ("\n" + "\n".join(lines) if lines else "")
+                           + f"\nretrying in {delay:.0f} s", enterprise=name, commit=commit, error=msg,
+                           timed_out=label == "timed_out", failures=failures, not_done=not_done,
+                           retry_in=round(delay, 1))
+
     # -- status
+
+    def sync_status(self, name: str, tree: Tree, st: EnterpriseState | None) -> tuple[str, str]:
+        """(status, why) of one enterprise; see docs/daemon.md for what each status means."""
+        pol = self.policies(tree, name)
+        if pol.suspend:
+            n = len(st.withheld) if st else 0
+            return "Suspended", f"{n} change(s) withheld" if n else "observed and reported only"
+        run = self.runs.get(name)
+        if run is not None and run.applying:
+            return "Progressing", "applying changes now"
+        if st is None or not st.last_result:
+            return "Progressing", "first reconcile under way" if run else "waiting for its first reconcile"
+        if st.applied_digest != tree.digests.get(name) and st.last_result not in ("error", "timed_out"):
+            return "Progressing", ("reconciling commit " + short(tree.commit) if run
+                                   else "a new desired state is waiting for a worker")
+        if st.last_result in ("error", "timed_out"):
+            return "Failed", st.last_error
+        if st.withheld:
+            policies = sorted({p for _, p in st.withheld})
+            return "OutOfSync", f"{len(st.withheld)} change(s) not made ({', '.join(policies)})"
+        if st.last_result == "interrupted":
+            return "Progressing", "interrupted; retried"
+        return "Synced", ""
 
     def status(self) -> dict[str, Any]:
         tree = self.tree
         held = set(self.leases.owned()) if self.leases else None
+        delayed = self.queue.delayed()
         ents: dict[str, Any] = {}
         for n in sorted(tree.digests if tree else []):
-            st = self.states.get(n, EnterpriseState())
-            ents[n] = {"commit": st.commit, "last_result": st.last_result or None,
-                       "last_error": st.last_error or None, "last_success": st.last_success,
-                       "reconciles": st.reconciles, "backoff_failures": self.queue.failures(n),
+            assert tree is not None
+            st = self.states.get(n)
+            cur = st or EnterpriseState()
+            sync, why = self.sync_status(n, tree, st)
+            ents[n] = {"sync_status": sync, "sync_detail": why or None,
+                       "commit": cur.commit, "last_result": cur.last_result or None,
+                       "last_error": cur.last_error or None, "last_success": cur.last_success,
+                       "last_reconcile": cur.last_finished, "reconciles": cur.reconciles,
+                       "backoff_failures": self.queue.failures(n),
+                       "retry_in": round(delayed[n], 1) if n in delayed else None,
+                       "objects": tree.counts.get(n, {}),
                        "lease_held": (n in held) if held is not None else None}
+        rej = self.rejected
         return {"ready": self.ready, "commit": tree.commit if tree else None,
+                "rejected": {"commit": rej.commit, "errors": rej.errors[:20], "error_count": len(rej.errors)}
+                if rej else None,
+                "next_resync": self.next_resync,
                 "owner": self.leases.table.owner if self.leases else None,
                 "replicas": self.leases.replicas if self.leases else None,
                 "queue": len(self.queue), "enterprises": ents}
+
+
+def change_json(c: Change) -> dict[str, Any]:
+    """A change as notifications carry it: its address, action, typed cause, the reason for people, and
+    the paths of the fields that differ."""
+    return {"address": c.address, "action": str(c.action), "cause": str(c.cause), "reason": c.reason,
+            "fields": [f.path for f in c.fields]}

@@ -9,7 +9,7 @@ class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
         self.reconciles = Counter("controller_reconciles_total", "Reconciles of an enterprise, by result "
-                                  "(success, error, drift_reported, suspended, skipped_no_lease)",
+                                  "(success, error, timed_out, superseded, interrupted, drift_reported, suspended, skipped_no_lease)",
                                   ["enterprise", "result"], registry=r)
         self.duration = Histogram("controller_reconcile_duration_seconds", "Time to observe, plan and apply "
                                   "one enterprise", ["enterprise"], registry=r,
@@ -34,6 +34,16 @@ class Metrics:
                                  ["commit"], registry=r)
         self.leases = Gauge("controller_leases_held", "Enterprise leases this replica holds", registry=r)
         self.queue_depth = Gauge("controller_queue_depth", "Keys waiting in the work queue", registry=r)
+        self.notifications = Counter("controller_notifications_total", "Notification events delivered, by "
+                                     "receiver (scheme://host only)", ["receiver", "outcome"], registry=r)
+        self.notifications_dropped = Counter("controller_notifications_dropped_total", "Notification events "
+                                             "given up: queue_full (the receiver's queue was full) or "
+                                             "undeliverable (every retry failed)", ["receiver", "reason"],
+                                             registry=r)
+        self.notification_retries = Counter("controller_notification_retries_total", "Notification deliveries "
+                                            "retried", ["receiver"], registry=r)
+        self.webhooks = Counter("controller_webhooks_total", "POST /hooks/git calls, by result (accepted, "
+                                "unsigned, bad_signature, too_large, no_source)", ["result"], registry=r)
         self._commits: dict[str, str] = {}
         self._tree_commit: str | None = None
 

@@ -16,6 +16,7 @@ import tarfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import watchfiles
 
@@ -38,6 +39,14 @@ def dir_revision(root: Path) -> str:
                 continue
             h.update(b"\0")
     return "dir:" + h.hexdigest()[:12]
+
+
+def without_credentials(url: str) -> str:
+    """A git URL as logs and pages may show it: a user:token@ part is masked."""
+    parts = urlsplit(url)
+    if parts.scheme and "@" in parts.netloc:
+        return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+    return url
 
 
 class DirSource:
@@ -94,10 +103,10 @@ class GitSource:
         self.wake = threading.Event()
         self.last: str | None = None
         self.last_good: str | None = None
-        self.log = get_logger(source="git", url=url, branch=branch)
+        self.log = get_logger(source="git", url=without_credentials(url), branch=branch)
 
     def describe(self) -> str:
-        return f"git {self.url} branch {self.branch}"
+        return f"git {without_credentials(self.url)} branch {self.branch}"
 
     def trigger(self) -> None:
         self.wake.set()

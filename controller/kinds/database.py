@@ -89,6 +89,7 @@ class Database(Kind):
     force_new = frozenset({"engine", "identifier", "masterUsername", "vpc"})
     set_fields = frozenset({"subnets"})
     facts = (DB_INSTANCES, DB_SUBNET_GROUPS)
+    ignore_props = {"networks": "subnets"}
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         vdc = catalog.vdc_required(r)
@@ -255,7 +256,8 @@ class Database(Kind):
         if not arn:
             raise ResourceError(op.address, "tag", "NoArn", "the DB instance's ARN is not known")
         op.retag(DB_INSTANCES, arn, tags)
-        op.retag(DB_SUBNET_GROUPS, arn.replace(":db:", ":subgrp:"), tags)
+        group = op.live.attrs.get("subnetGroup") or op.live.aws_id  # an onboarded one has its own name
+        op.retag(DB_SUBNET_GROUPS, f"{arn.split(':db:')[0]}:subgrp:{group}", tags)
 
     def delete(self, op: Op) -> None:
         assert op.live is not None

@@ -10,6 +10,8 @@ from typing import Any
 
 from controller.aws import query
 from controller.kinds.base import TAG_ADDRESS, AwsFacts, tags_of
+from controller.kinds.database import DB_INSTANCES
+from controller.kinds.dns import RECORD_SETS
 from controller.kinds.firewall import SECURITY_GROUPS
 from controller.kinds.network import SUBNETS
 from controller.kinds.public_ip import ADDRESSES
@@ -35,6 +37,8 @@ class Estate:
     volumes: list[dict[str, Any]] = field(default_factory=list)
     addresses: list[dict[str, Any]] = field(default_factory=list)
     key_pairs: list[dict[str, Any]] = field(default_factory=list)
+    databases: list[dict[str, Any]] = field(default_factory=list)  # RDS instances in the VPCs, untagged
+    zones: list[dict[str, Any]] = field(default_factory=list)  # private zones of the VPCs: zone, VPCs, records
 
     def in_vpc(self, items: list[dict[str, Any]], vpc_id: str) -> list[dict[str, Any]]:
         return [i for i in items if i.get("VpcId") == vpc_id]
@@ -53,8 +57,9 @@ def untagged(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [i for i in items if TAG_ADDRESS not in tags_of(i)]
 
 
-def read_estate(ec2: Any, region: str, vpc: str) -> Estate:
-    """`vpc`: one VPC id, or `all` (every VPC of the region but the default one)."""
+def read_estate(ec2: Any, region: str, vpc: str, rds: Any = None, route53: Any = None) -> Estate:
+    """`vpc`: one VPC id, or `all` (every VPC of the region but the default one). With `rds` and
+    `route53` clients, also the VPCs' RDS instances and the private hosted zones associated with them."""
     est = Estate(region=region)
     vpc_filter = [] if vpc == "all" else [{"Name": "vpc-id", "Values": [vpc]}]
     est.vpcs = [v for v in read(ec2, VPCS, Filters=vpc_filter)
@@ -73,4 +78,32 @@ def read_estate(ec2: Any, region: str, vpc: str) -> Estate:
     est.volumes = [v for v in read(ec2, VOLUMES) if v.get("State") not in VOLUME_GONE]
     est.addresses = read(ec2, ADDRESSES)
     est.key_pairs = read(ec2, KEY_PAIRS)
+    if rds is not None:
+        est.databases = [d for d in read(rds, DB_INSTANCES)
+                         if (d.get("DBSubnetGroup") or {}).get("VpcId") in ids
+                         and d.get("DBInstanceStatus") not in ("deleting", "deleted")
+                         and TAG_ADDRESS not in tags_of({"Tags": d.get("TagList")})]
+    if route53 is not None:
+        est.zones = _private_zones(route53, region, ids)
     return est
+
+
+def _private_zones(route53: Any, region: str, vpcs: list[str]) -> list[dict[str, Any]]:
+    """The private hosted zones serving these VPCs, untagged: {zone, vpcs, records}."""
+    where = f"region {region}"
+    out, seen = [], set()
+    for vid in vpcs:
+        for z in query.pages(route53, "list_hosted_zones_by_vpc", "HostedZoneSummaries", where,
+                             "onboard (list_hosted_zones_by_vpc)", VPCId=vid, VPCRegion=region):
+            zid = z["HostedZoneId"].rsplit("/", 1)[-1]
+            if zid in seen:
+                continue
+            seen.add(zid)
+            tags = query.call(where, "onboard (list_tags_for_resource)", route53.list_tags_for_resource,
+                              ResourceType="hostedzone", ResourceId=zid, read=True)["ResourceTagSet"]
+            if TAG_ADDRESS in tags_of(tags):
+                continue
+            got = query.call(where, "onboard (get_hosted_zone)", route53.get_hosted_zone, Id=zid, read=True)
+            out.append({"zone": got["HostedZone"], "vpcs": got.get("VPCs", []),
+                        "records": read(route53, RECORD_SETS, HostedZoneId=zid)})
+    return out

@@ -13,9 +13,10 @@ from typing import Any
 import yaml
 
 from controller.kinds.base import TAG_ADDRESS, tags_of
+from controller.kinds.database import DB_INSTANCES
 from controller.kinds.public_ip import ADDRESSES
 from controller.kinds.vm import INSTANCES
-from controller.kinds.volume import VOLUMES
+from controller.kinds.volume import VOLUMES, decode_volume
 from controller.onboard.read import read
 from controller.onboard.write import Names, label
 
@@ -151,12 +152,13 @@ def find_changes(planned: Any, resources: list[Any], enterprise: str) -> tuple[l
             if TAG_ADDRESS in tags_of(v) or v.get("State") != "available":
                 continue
             name = names["Volume"].get(tags_of(v).get("Name"), v["VolumeId"])
-            cost = monthly("ebs", region, v["Size"], v.get("VolumeType", "gp3"))
-            findings.append(Finding("volume-new", v["VolumeId"], f"{v['Size']} GiB {v.get('VolumeType')} made outside "
+            p = decode_volume(v)
+            size, kind = p["sizeGiB"], p["type"] or "gp3"
+            cost = monthly("ebs", region, size, kind)
+            findings.append(Finding("volume-new", v["VolumeId"], f"{size} GiB {kind} made outside "
                                     "the controller, not attached", "", "add a Volume at the region level", cost))
-            edits.add.append(_doc("Volume", name, enterprise, {"region": region, "sizeGiB": v["Size"],
-                                                              "type": v.get("VolumeType", "gp3"),
-                                                              "availabilityZone": v["AvailabilityZone"]},
+            edits.add.append(_doc("Volume", name, enterprise, {"region": region, "sizeGiB": size, "type": kind,
+                                                              "availabilityZone": p["availabilityZone"]},
                                   None, v["VolumeId"], label(v, v["VolumeId"])))
         managed_subnets = {lv.aws_id: lv.id for lv in observed.live.values() if lv.kind == "PrivateNetwork"
                            and lv.attrs.get("region") == region}
@@ -169,6 +171,20 @@ def find_changes(planned: Any, resources: list[Any], enterprise: str) -> tuple[l
                 findings.append(Finding("ips-in-use", inst["InstanceId"], f"unmanaged instance uses {', '.join(ips)} "
                                         f"in {managed_subnets.get(inst.get('SubnetId', ''), '?')}", "",
                                         "nothing (onboard it with `controller onboard`)"))
+        managed_vpcs = {lv.aws_id: lv.id for lv in observed.live.values() if lv.kind == "VirtualDatacenter"
+                        and lv.attrs.get("region") == region}
+        if managed_vpcs:  # databases made by hand in a managed VPC (RDS lists them region-wide)
+            for db in read(ctx.client("rds", region), DB_INSTANCES):
+                vpc = (db.get("DBSubnetGroup") or {}).get("VpcId")
+                if vpc not in managed_vpcs or TAG_ADDRESS in tags_of({"Tags": db.get("TagList")}) \
+                        or db.get("DBInstanceStatus") in ("deleting", "deleted"):
+                    continue
+                findings.append(Finding(
+                    "database-new", db["DBInstanceIdentifier"], f"{db.get('Engine')} {db.get('DBInstanceClass')} "
+                    f"made outside the controller in {managed_vpcs[vpc]}", "",
+                    "nothing (onboard it with `controller onboard`)",
+                    monthly("rds", region, db.get("AllocatedStorage") or 0, db.get("StorageType") or "gp3",
+                            db.get("DBInstanceClass") or "", bool(db.get("MultiAZ")))))
         for lv in observed.live.values():  # NAT gateways cost while they exist
             if lv.kind == "NatGateway" and lv.attrs.get("region") == region:
                 findings.append(Finding("nat-gateway", lv.aws_id, "NAT gateway", lv.id, "", monthly("nat", region)))

@@ -24,6 +24,8 @@ from controller.kinds.vdc import VirtualDatacenter, decode_routes
 from controller.kinds.vm import VirtualMachine
 from controller.kinds.volume import decode_volume
 from controller.onboard.read import Estate
+from controller.spec.models import DB_ENGINES
+from controller.spec.tags import check_key, check_value
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ALL_OUT = [("all", "all", "0.0.0.0/0")]
@@ -72,13 +74,29 @@ class Onboarded:
     counts: Counter[str] = field(default_factory=Counter)
 
 
+def user_tags(obj: dict[str, Any]) -> dict[str, str]:
+    """The tags of an AWS object that are a user's (metadata.tags): not AWS's, not ours, not the Name, and
+    only what a document may hold (AWS's other services accept fewer characters than EC2)."""
+    out = {}
+    for k, v in tags_of(obj).items():
+        try:
+            out[check_key(k)] = check_value(v)
+        except ValueError:
+            continue
+    return out
+
+
 def doc(kind: str, name: str, enterprise: str, spec: dict[str, Any], vdc: str | None = None,
-        aws_id: str | None = None) -> dict[str, Any]:
+        aws_id: str | None = None, obj: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A document; `obj`: the AWS object whose user tags go into metadata.tags."""
     meta: dict[str, Any] = {"name": name, "enterprise": enterprise}
     if vdc:
         meta["vdc"] = vdc
     if aws_id:
         meta["awsId"] = aws_id
+    tags = user_tags(obj) if obj is not None else {}
+    if tags:
+        meta["tags"] = tags
     return {"apiVersion": "controller/v1", "kind": kind, "metadata": meta, "spec": spec}
 
 
@@ -142,7 +160,7 @@ class Writer:
             self.users[key] = name
             self.region_docs.append(Doc("User", name, [label(kp, kp["KeyPairId"])], doc(
                 "User", name, self.ent, {"sshPublicKey": normalize_key(kp["PublicKey"])},
-                aws_id=kp["KeyPairId"]), (0, name)))
+                aws_id=kp["KeyPairId"], obj=kp), (0, name)))
             self.out.counts["User"] += 1
 
     def region_level(self) -> None:
@@ -154,7 +172,7 @@ class Writer:
             name = vol_names.get(tags_of(v).get("Name"), v["VolumeId"])
             spec = {"region": est.region, **self._volume_spec(v)}
             self.region_docs.append(Doc("Volume", name, [label(v, v["VolumeId"]) + ", not attached"],
-                                        doc("Volume", name, self.ent, spec, aws_id=v["VolumeId"]), (1, name)))
+                                        doc("Volume", name, self.ent, spec, aws_id=v["VolumeId"], obj=v), (1, name)))
             self.out.counts["Volume"] += 1
         ip_names = self.region_names.setdefault("PublicIp", Names())
         for a in sorted(est.addresses, key=lambda a: a.get("PublicIp", "")):
@@ -165,7 +183,7 @@ class Writer:
                                                                  "not associated"],
                                         doc("PublicIp", name, self.ent, {"region": est.region,
                                                                          "address": a["PublicIp"]},
-                                            aws_id=a["AllocationId"]), (2, name)))
+                                            aws_id=a["AllocationId"], obj=a), (2, name)))
             self.out.counts["PublicIp"] += 1
         if self.region_docs:
             self.out.files[f"{self.ent}/region-{est.region}.yaml"] = sorted(self.region_docs, key=lambda d: d.sort)
@@ -228,7 +246,7 @@ class Writer:
                     comment.append(self.warn(s["SubnetId"], "public subnet without MapPublicIpOnLaunch: the first "
                                                             "apply turns it on"))
                 docs.append(Doc("PrivateNetwork", name, comment,
-                                doc("PrivateNetwork", name, self.ent, spec, vdc, s["SubnetId"]),
+                                doc("PrivateNetwork", name, self.ent, spec, vdc, s["SubnetId"], obj=s),
                                 (1, ipaddress.IPv4Network(s["CidrBlock"]))))
                 self.out.counts["PrivateNetwork"] += 1
         if public and igw:
@@ -263,11 +281,13 @@ class Writer:
             spec["defaultFirewall"] = fw_of[default_group["GroupId"]]
         spec["onboard"] = {"vpcId": vid, **({"parts": dict(sorted(parts.items()))} if parts else {})}
         docs.append(Doc("VirtualDatacenter", vdc, [label(vpc, vid), *notes],
-                        doc("VirtualDatacenter", vdc, self.ent, spec), (0,)))
+                        doc("VirtualDatacenter", vdc, self.ent, spec, obj=vpc), (0,)))
         self.out.counts["VirtualDatacenter"] += 1
         for g in groups:
             docs.append(self._firewall(g, fw_of[g["GroupId"]], fw_of, vdc))
         docs.extend(self._vms(vid, vdc, net_names, fw_of))
+        docs.extend(self._databases(vid, vdc, net_names, fw_of))
+        docs.extend(self._zones(vid, vdc))
         self.out.files[f"{self.ent}/{vdc}.yaml"] = sorted(docs, key=lambda d: (d.sort[0], str(d.sort[1:])))
         return vdc
 
@@ -322,7 +342,7 @@ class Writer:
             elif sorted(atoms) != ALL_OUT:
                 spec["egress"] = rules
         self.out.counts["Firewall"] += 1
-        return Doc("Firewall", name, comment, doc("Firewall", name, self.ent, spec, vdc, g["GroupId"]), (2, name))
+        return Doc("Firewall", name, comment, doc("Firewall", name, self.ent, spec, vdc, g["GroupId"], obj=g), (2, name))
 
     def _vms(self, vid: str, vdc: str, net_names: dict[str, str], fw_of: dict[str, str]) -> list[Doc]:
         est = self.est
@@ -353,7 +373,8 @@ class Writer:
                         continue
                     pname = ip_names.get(tags_of(a).get("Name"), a["AllocationId"])
                     docs.append(Doc("PublicIp", pname, [label(a, a["AllocationId"]) + f" {a['PublicIp']}, on {name}"],
-                                    doc("PublicIp", pname, self.ent, {"address": a["PublicIp"]}, vdc, a["AllocationId"]),
+                                    doc("PublicIp", pname, self.ent, {"address": a["PublicIp"]}, vdc, a["AllocationId"],
+                                        obj=a),
                                     (4, pname)))
                     self.out.counts["PublicIp"] += 1
                     if a.get("PrivateIpAddress") in (None, primary) and "publicIp" in nic:
@@ -390,14 +411,85 @@ class Writer:
                 if m["Ebs"].get("DeleteOnTermination"):
                     vspec["deleteOnTermination"] = True
                 docs.append(Doc("Volume", vname, [label(v, v["VolumeId"]) + f", on {name} at {m['DeviceName']}"],
-                                doc("Volume", vname, self.ent, vspec, vdc, v["VolumeId"]), (3, vname)))
+                                doc("Volume", vname, self.ent, vspec, vdc, v["VolumeId"], obj=v), (3, vname)))
                 self.out.counts["Volume"] += 1
                 vols.append(vname)
             if vols:
                 spec["volumes"] = vols
-            docs.append(Doc("VirtualMachine", name, comment, doc("VirtualMachine", name, self.ent, spec, vdc, iid),
+            docs.append(Doc("VirtualMachine", name, comment, doc("VirtualMachine", name, self.ent, spec, vdc, iid, obj=inst),
                             (5, name)))
             self.out.counts["VirtualMachine"] += 1
+        return docs
+
+
+    def _databases(self, vid: str, vdc: str, net_names: dict[str, str], fw_of: dict[str, str]) -> list[Doc]:
+        """A Database document per RDS instance of the VPC (adopted by its identifier). The password is
+        AWS-managed or the user's: it is never read, and no document has a field for it."""
+        docs = []
+        names = Names()
+        for d in sorted((d for d in self.est.databases if d["DBSubnetGroup"].get("VpcId") == vid),
+                        key=lambda d: d["DBInstanceIdentifier"]):
+            ident = d["DBInstanceIdentifier"]
+            where = f"RDS instance {ident}"
+            if d.get("Engine") not in DB_ENGINES:
+                self.warn(where, f"engine {d.get('Engine')} is not one the controller manages (postgres, mysql, "
+                                 "mariadb): not onboarded")
+                continue
+            subnets = [s["SubnetIdentifier"] for s in d["DBSubnetGroup"].get("Subnets") or []]
+            unnamed = [s for s in subnets if s not in net_names]
+            if unnamed:
+                self.warn(where, f"its subnet group has subnets no network document describes ({', '.join(unnamed)}): "
+                                 "not onboarded")
+                continue
+            groups = [g["VpcSecurityGroupId"] for g in d.get("VpcSecurityGroups") or []]
+            spec: dict[str, Any] = {
+                "engine": d["Engine"], "engineVersion": str(d.get("EngineVersion")),
+                "instanceClass": d["DBInstanceClass"], "storageGiB": d["AllocatedStorage"],
+                "storageType": d.get("StorageType", "gp2"), "networks": sorted({net_names[s] for s in subnets}),
+                "multiAz": bool(d.get("MultiAZ")), "backupRetentionDays": d.get("BackupRetentionPeriod", 0),
+                "masterUsername": d["MasterUsername"],
+            }
+            comment = [f"{where} (subnet group {d['DBSubnetGroup'].get('DBSubnetGroupName')})"]
+            if len(groups) == 1 and groups[0] in fw_of:
+                spec["firewall"] = fw_of[groups[0]]
+            elif groups:
+                comment.append(self.warn(where, f"{len(groups)} security groups: the document names none, the "
+                                                "first apply leaves them as they are"))
+            if not d.get("MasterUserSecret"):
+                comment.append(self.warn(where, "its master password is not managed by AWS: the controller never "
+                                                "reads or changes it"))
+            body = doc("Database", names.get(ident, ident), self.ent, spec, vdc, ident, obj=d)
+            if d.get("DeletionProtection"):
+                body["metadata"]["protect"] = True
+            docs.append(Doc("Database", body["metadata"]["name"], comment, body, (4, ident)))
+            self.out.counts["Database"] += 1
+        return docs
+
+    def _zones(self, vid: str, vdc: str) -> list[Doc]:
+        """A DnsZone document per private zone associated with the VPC alone. Its records are listed as
+        not managed: they stay as they are (the controller never changes a record it did not create)."""
+        docs = []
+        for z in self.est.zones:
+            if [v.get("VPCId") for v in z["vpcs"]] != [vid]:
+                if any(v.get("VPCId") == vid for v in z["vpcs"]):
+                    others = sorted(v["VPCId"] for v in z["vpcs"] if v.get("VPCId") != vid)
+                    self.warn(f"zone {z['zone']['Name']}", f"also serves {', '.join(others)}: not onboarded with "
+                                                           "this VPC (its document would drop them)")
+                continue
+            zone = z["zone"]
+            zid, domain = zone["Id"].rsplit("/", 1)[-1], zone["Name"].rstrip(".")
+            records = [f"{r['Name'].rstrip('.')} {r['Type']}" for r in z["records"]
+                       if not (r["Name"].rstrip(".") == domain and r["Type"] in ("SOA", "NS"))]
+            spec: dict[str, Any] = {"domain": domain, "private": True, "vdcs": [vdc]}
+            if (zone.get("Config") or {}).get("Comment"):
+                spec["comment"] = zone["Config"]["Comment"]
+            comment = [f"private hosted zone {zid}"]
+            if records:
+                comment.append(self.warn(f"zone {domain}", f"{len(records)} records not managed (made outside the "
+                                                            f"controller, left as they are): {', '.join(records)}"))
+            name = sanitize(domain.replace(".", "-"), zid.lower())
+            docs.append(Doc("DnsZone", name, comment, doc("DnsZone", name, self.ent, spec, None, zid), (5, domain)))
+            self.out.counts["DnsZone"] += 1
         return docs
 
 

@@ -21,8 +21,10 @@ def _region(region: str) -> dict[str, Any]:
     return t["regions"].get(region) or t["regions"][t["fallback_region"]]
 
 
-def monthly(what: str, region: str, size_gib: float = 0, volume_type: str = "gp3") -> float:
-    """Estimated USD per month: `eip` (idle), `nat` (hours only, 0 GB processed), `ebs` (size x type)."""
+def monthly(what: str, region: str, size_gib: float = 0, volume_type: str = "gp3", instance_class: str = "",
+            multi_az: bool = False) -> float:
+    """Estimated USD per month: `eip` (idle), `nat` (hours only, 0 GB processed), `ebs` (size x type),
+    `rds` (the class's hours, twice for multi-AZ, plus storage; storage only for a class the table lacks)."""
     t, r = table(), _region(region)
     hours = t["hours_per_month"]
     if what == "eip":
@@ -32,9 +34,17 @@ def monthly(what: str, region: str, size_gib: float = 0, volume_type: str = "gp3
     if what == "ebs":
         per_gb = r["ebs_gb_month"].get(volume_type, r["ebs_gb_month"]["gp3"])
         return round(per_gb * size_gib, 2)
+    if what == "rds":
+        hour = r["rds_hour"].get(instance_class, 0.0)
+        per_gb = r["rds_gb_month"].get(volume_type, r["rds_gb_month"]["gp3"])
+        return round(hour * hours * (2 if multi_az else 1) + per_gb * size_gib * (2 if multi_az else 1), 2)
     raise ValueError(f"unknown priced item {what!r}")
 
 
 def note() -> str:
     t = table()
     return f"prices of {t['_date']} (controller/pricing/prices.json), NAT without traffic: estimates"
+
+
+def priced_class(region: str, instance_class: str) -> bool:
+    return instance_class in _region(region)["rds_hour"]

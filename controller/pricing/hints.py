@@ -1,12 +1,13 @@
 """Cost hints for a plan: what the plan adds or leaves that costs money while idle — NAT gateways,
-Elastic IPs no VM uses, volumes no VM has attached — with an estimated monthly cost."""
+Elastic IPs no VM uses, volumes no VM has attached, databases (an RDS instance bills by the hour
+whether used or not) — with an estimated monthly cost."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from controller.graph import refs_in
-from controller.pricing import monthly
+from controller.pricing import monthly, priced_class
 
 
 def cost_hints(graph: Any, changes: list[Any]) -> list[dict[str, Any]]:
@@ -30,4 +31,11 @@ def cost_hints(graph: Any, changes: list[Any]) -> list[dict[str, Any]]:
         elif n.kind == "Volume" and nid not in used:
             out.append({"id": nid, "what": f"unattached volume ({n.props.get('sizeGiB')} GiB {n.props.get('type')})",
                         "usd_month": monthly("ebs", n.region, n.props.get("sizeGiB") or 0, n.props.get("type") or "gp3")})
+        elif n.kind == "Database":
+            p = n.props
+            usd = monthly("rds", n.region, p["storageGiB"], p["storageType"], p["instanceClass"], p["multiAz"])
+            what = f"database ({p['instanceClass']}{', multi-AZ' if p['multiAz'] else ''}, {p['storageGiB']} GiB)"
+            if not priced_class(n.region, p["instanceClass"]):
+                what += ": class not in the price table, storage only"
+            out.append({"id": nid, "what": what, "usd_month": usd})
     return out

@@ -29,20 +29,36 @@ def _value(v: Any) -> str:
     return json.dumps(v, sort_keys=True, default=str, ensure_ascii=False)
 
 
-def _field_lines(ch: Change) -> list[str]:
-    lines = []
+def field_rows(ch: Change) -> list[tuple[str, str, bool]]:
+    """A change's fields as rows (what, text, forces replacement), for every plan view: what is `set`
+    (a create's value, text `path: value`), `changed` (`path: before → after`), `list` (`path:`, then its
+    `added` and `removed` items, compared as sets)."""
+    rows: list[tuple[str, str, bool]] = []
     for f in ch.fields:
-        force = " [magenta](forces replacement)[/]" if f.forces_replacement else ""
+        force = f.forces_replacement
         if ch.action == "create":
-            lines.append(f"      {escape(f.path)}: {escape(_value(f.after))}")
+            rows.append(("set", f"{f.path}: {_value(f.after)}", False))
         elif isinstance(f.before, list) and isinstance(f.after, list):
             before = {_value(x) for x in f.before}
             after = {_value(x) for x in f.after}
-            lines.append(f"      {escape(f.path)}:{force}")
-            lines += [f"        [green]+ {escape(x)}[/]" for x in sorted(after - before)]
-            lines += [f"        [red]- {escape(x)}[/]" for x in sorted(before - after)]
+            rows.append(("list", f"{f.path}:", force))
+            rows += [("added", x, False) for x in sorted(after - before)]
+            rows += [("removed", x, False) for x in sorted(before - after)]
         else:
-            lines.append(f"      {escape(f.path)}: {escape(_value(f.before))} → {escape(_value(f.after))}{force}")
+            rows.append(("changed", f"{f.path}: {_value(f.before)} → {_value(f.after)}", force))
+    return rows
+
+
+def _field_lines(ch: Change) -> list[str]:
+    lines = []
+    for what, text, force in field_rows(ch):
+        mark = " [magenta](forces replacement)[/]" if force else ""
+        if what == "added":
+            lines.append(f"        [green]+ {escape(text)}[/]")
+        elif what == "removed":
+            lines.append(f"        [red]- {escape(text)}[/]")
+        else:
+            lines.append(f"      {escape(text)}{mark}")
     return lines
 
 
@@ -51,13 +67,21 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
     calls = sum(plan.api_calls.values())
     con.print(f"Plan for {', '.join(plan.enterprises) or 'no enterprise'} "
               f"(observed in {plan.observe_seconds:.2f} s with {calls} AWS API calls)")
+    if plan.partial:
+        con.print(f"[bold yellow]This plan is partial[/] ({escape(_selection(plan))}): {plan.left_out} other "
+                  f"change{'s' * (plan.left_out != 1)} a full plan would make {'is' if plan.left_out == 1 else 'are'} "
+                  "left out, and apply will not make them.")
     con.print()
     for ch in plan.changes:
         if ch.action == "no-op" and not verbose:
             continue
         style = STYLE[ch.action]
         aws = f" ({ch.aws_id})" if ch.aws_id and ch.action != "create" else ""
-        con.print(f"  [{style}]{SYMBOLS[ch.action]:>3} {escape(ch.address)}[/]{escape(aws)}  [dim]# {escape(ch.reason)}[/]")
+        ignored = f"; {ch.ignored} ignored difference{'s' * (ch.ignored != 1)}" if ch.ignored and verbose else ""
+        if ch.needed_by:
+            ignored += f"; not targeted: {ch.needed_by} needs it"
+        con.print(f"  [{style}]{SYMBOLS[ch.action]:>3} {escape(ch.address)}[/]{escape(aws)}  "
+                  f"[dim]# {escape(ch.reason)}{ignored}[/]")
         for line in _field_lines(ch):
             con.print(line)
         if ch.protected and ch.action in ("delete", "replace"):
@@ -67,6 +91,10 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
             con.print(f"      [bold red]! {escape(ch.error)}[/]")
     render_warnings(plan, con)
     s = plan.summary()
+    if plan.ignored:
+        con.print(f"[dim]Ignored: {plan.ignored} live difference{'s' * (plan.ignored != 1)} on ignored fields "
+                  f"(metadata.ignore, spec.ignore): not shown, never corrected"
+                  f"{'' if verbose else '; --all lists them per object'}.[/]")
     if not plan.has_changes:
         con.print(f"No changes. {s['no-op']} objects up to date.")
         return
@@ -80,6 +108,10 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
               f"{s['delete']} to delete" + (f", {s['adopt']} to adopt" if s["adopt"] else "")
               + f". {s['no-op']} unchanged.")
     render_cost_hints(plan, con)
+
+
+def _selection(plan: Plan) -> str:
+    return " ".join([*(f"--target {t}" for t in plan.targets), *(f"--exclude {e}" for e in plan.excludes)])
 
 
 def render_warnings(plan: Plan, con: Console) -> None:

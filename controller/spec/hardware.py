@@ -17,6 +17,7 @@ from typing import Any
 
 from controller.spec.catalog import instance_types
 from controller.spec.diagnostics import Diagnostic
+from controller.spec.loader import read_text
 
 FORMAT = "controller/hardware-catalogue/v1"
 FOLDER = "catalog"  # below the spec directory
@@ -125,11 +126,18 @@ class HardwareTable:
         folder = specs_dir / FOLDER
         regions: dict[str, Profiles] = {}
         diags: list[Diagnostic] = []
-        if not folder.is_dir():
+        try:
+            if not folder.is_dir():
+                return cls(regions), diags
+        except OSError:  # an unreadable spec tree: the loader reports it
             return cls(regions), diags
         for path in sorted(folder.glob("hardware-*.json")):
             shown = display(path)
             region = path.name.removeprefix("hardware-").removesuffix(".json")
+            _, problem = read_text(path, shown)  # a regular file within the loader's limits (docs/limits.md)
+            if problem is not None:
+                diags.append(problem)
+                continue
             try:
                 regions[region] = read_catalogue(path, region, shown)
             except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
