@@ -102,6 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `controller plan | head`: the reader left; nothing more to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 1
     except Exception as e:  # the last guard: an unexpected error is one line, not a traceback
         return _last_guard(e, getattr(args, "verbose", False))
 
@@ -110,11 +115,12 @@ def _last_guard(e: Exception, verbose: bool) -> int:
     """Print ``e`` as one line with no part of a credential in it; exit 1. An endpoint that cannot be
     used (refused, silent, not AWS, not a URL) is the user's to fix, not an internal error."""
     from controller.aws.errors import explain, scrub
-    from controller.errors import ControllerError
+    from controller.commands import EXIT_USAGE
+    from controller.errors import ControllerError, UsageError
 
     if isinstance(e, ControllerError):
         print(_printable(scrub(f"error: {e}")), file=sys.stderr)
-        return 1
+        return EXIT_USAGE if isinstance(e, UsageError) else 1
     from_aws = type(e).__module__.startswith(("botocore", "urllib3"))
     why = explain(e) if from_aws or (isinstance(e, ValueError) and "endpoint" in str(e).lower()) else None
     if why is not None:

@@ -11,6 +11,10 @@ class ConfigError(ControllerError):
     """Bad input outside the specs: flags, credentials, a saved plan."""
 
 
+class UsageError(ConfigError):
+    """A command line that parses but does not make sense (two options that disagree): exit 64, like argparse's."""
+
+
 class ResourceError(ControllerError):
     """An AWS call failed for one resource: names the address, the operation and the AWS code."""
 

@@ -67,6 +67,8 @@ class Node:
     extra_deps: tuple[str, ...] = ()
     absent: str | None = None  # set: the object must not exist, for this reason (a VM undeployed)
     adopt: str | None = None  # AWS id of an untagged object to adopt while none carries this node's tags
+    tags: dict[str, str] = field(default_factory=dict)  # your tags (defaultTags and metadata.tags), set at creation
+    ignore: tuple[str, ...] = ()  # prop paths (and tags.KEY globs) neither compared nor written by an update
 
     @property
     def name(self) -> str:
@@ -80,7 +82,8 @@ class Node:
 
     def digest(self) -> str:
         blob = json.dumps([self.id, self.kind, to_jsonable(self.props), sorted(self.compared), self.protect,
-                           self.absent],
+                           self.absent, *([sorted(self.tags.items()), list(self.ignore)]
+                                          if self.tags or self.ignore else [])],
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 

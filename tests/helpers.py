@@ -29,8 +29,24 @@ spec: {region: us-east-1, availabilityZone: us-east-1a, addressRange: 10.10.0.0/
 """
 
 
-def enterprise_doc(name: str = "acme", account: str = "111111111111", regions: str = "us-east-1") -> str:
-    return ENTERPRISE.format(name=name, account=account, regions=regions)
+# A VDC of network type none with one network `a`: the smallest place for a VM.
+NONE_VDC = """\
+apiVersion: controller/v1
+kind: VirtualDatacenter
+metadata: {name: web, enterprise: acme}
+spec: {region: us-east-1, availabilityZone: us-east-1a, addressRange: 10.0.0.0/16, network: {type: none}}
+---
+apiVersion: controller/v1
+kind: PrivateNetwork
+metadata: {name: a, enterprise: acme, vdc: web}
+spec: {cidr: 10.0.1.0/24}
+"""
+
+
+def enterprise_doc(name: str = "acme", account: str = "111111111111", regions: str = "us-east-1",
+                   extra: str = "") -> str:
+    """An Enterprise document; `extra`: more spec lines, indented by two spaces."""
+    return ENTERPRISE.format(name=name, account=account, regions=regions) + extra
 
 
 def write_specs(root: Path, files: dict[str, str]) -> Path:

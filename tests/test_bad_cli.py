@@ -42,6 +42,12 @@ def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str], argv: list[
     assert capsys.readouterr().out
 
 
+def test_options_that_disagree_are_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    assert main(["plan", "--specs", str(tmp_path), "--json", "--format", "markdown"]) == 64
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "disagree" in err, err
+
+
 def test_a_valid_command_line_is_not_a_usage_error(cli, tmp_path) -> None:
     """Through the real entry point: the process exit code is 64, and a good line still parses."""
     r = cli("plan", "--parallelism", "x")

@@ -171,3 +171,14 @@ def test_scrub_cuts_every_shape_of_credential() -> None:
                  "SignedHeaders=host, Signature=26feb127b8f7a240dd' and averyprivatetokenvalue123 and ASIAXXXXXXXXXXXXXXXX")
     assert KEY_ID not in text and "26feb127" not in text and "averyprivate" not in text and "ASIAXXXX" not in text
     assert "\n" not in scrub("two\nlines")
+
+
+@pytest.mark.parametrize("setting", ["AWS_STS_REGIONAL_ENDPOINTS=bogus", "AWS_DEFAULTS_MODE=bogus",
+                                     "AWS_CONFIG_FILE=/etc/passwd", "AWS_PROFILE=nope", "HTTP_PROXY=http://127.0.0.1:1",
+                                     "AWS_ENDPOINT_URL_STS=bad url"])
+def test_odd_aws_settings_are_one_line(specs: Path, cli, setting: str) -> None:
+    var, _, value = setting.partition("=")
+    env = {**base_env(f"http://127.0.0.1:{closed_port()}"), var: value}
+    r = cli("plan", "--specs", str(specs), env=env, timeout=120)
+    line = one_line(r)
+    assert r.code == 1 and line.startswith("error: "), line

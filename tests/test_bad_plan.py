@@ -170,11 +170,13 @@ def test_unreadable_plan_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert code == 1 and str(target) in line, line
 
 
-@pytest.mark.parametrize("where", ["missing-folder", "onto-folder", "parent-is-file"])
+@pytest.mark.parametrize("where", ["missing-folder", "onto-folder", "parent-is-file", "onto-fifo", "onto-device"])
 def test_out_cannot_be_written(tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
     (tmp_path / "afile").write_text("x")
+    os.mkfifo(tmp_path / "fifo")
     out = {"missing-folder": tmp_path / "no" / "such" / "plan.json", "onto-folder": tmp_path,
-           "parent-is-file": tmp_path / "afile" / "plan.json"}[where]
+           "parent-is-file": tmp_path / "afile" / "plan.json", "onto-fifo": tmp_path / "fifo",
+           "onto-device": Path("/dev/null")}[where]
     code = main(["plan", "--specs", str(tmp_path / "nowhere"), "--out", str(out)])
     line = one_line_error(capsys.readouterr().err)
     assert code == 1 and str(out) in line and "cannot write the plan" in line, line

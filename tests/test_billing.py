@@ -351,3 +351,43 @@ spec:
     assert bill["cost"] == "1.00"  # 0.9999999999 rounds half up
     assert Decimal(bill["charge"]) == cents(discounted(Decimal("0.9999999999"), Decimal("33.3")))
     assert doc["daysSeen"] == 3
+
+
+def test_by_tag_from_the_cur_tag_columns(aws, cli, tmp_path):
+    """--by tag:KEY groups a bill by one of your tags (resourceTags/user:KEY), lines without it under
+    (untagged), exact to the cent; a report file without that column at all bills everything untagged."""
+    rnd = random.Random(7)
+    values = ["4711", "4712", "team a/b", ""]  # "" = the line does not carry the tag
+    lines = []
+    for i in range(60):
+        cost = Decimal(rnd.randrange(1, 10**11)) / Decimal(10**10)
+        tag = values[i % 4]
+        lines.append(Line(day=MONTH.replace(day=1 + i % 9), hour=i % 24, account=ACME, product="AmazonEC2",
+                          cost=cost, resource=f"i-{i % 5}", enterprise_tag="acme",
+                          address_tag=f"acme/web/VirtualMachine/vm-{i % 5}",
+                          user_tags=(("CostCenter", tag), ("Owner", "x")) if tag else (("Owner", "x"),)))
+    old = [Line(day=MONTH.replace(day=12), account=ACME, product="AmazonS3", cost=Decimal("0.1234567891"))]
+    put_report(s3_for(ACME), "acme-billing", "cur", "acme-hourly", MONTH,
+               [gz(csv_bytes(lines[:30], payer=ACME, tag_keys=["Owner", "CostCenter"])),
+                gz(csv_bytes(lines[30:], payer=ACME, tag_keys=["CostCenter"])),
+                gz(csv_bytes(old, payer=ACME))])  # a file from before the tag was activated
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "e.yaml").write_text(ENTERPRISES.split("---")[0].replace("{acme_limit}", "100000"))
+    doc = run_json(cli, specs, "--by", "tag:CostCenter")
+    assert doc["by"] == "tag:CostCenter"
+    bill = doc["enterprises"][0]
+    rows = {r["key"]: r for r in bill["rows"]}
+    want: dict[str, Decimal] = defaultdict(Decimal)
+    for ln in lines + old:
+        want[dict(ln.user_tags).get("CostCenter") or UNTAGGED] += ln.cost
+    assert set(rows) == {"4711", "4712", "team a/b", UNTAGGED}
+    for key, v in want.items():
+        assert abs(Decimal(rows[key]["cost"]) - cents(v)) <= Decimal("0.01"), key
+        assert abs(Decimal(rows[key]["charge"]) - cents(discounted(v, DISCOUNT["acme"]))) <= Decimal("0.01"), key
+    assert sum(Decimal(r["charge"]) for r in rows.values()) == Decimal(bill["charge"])
+    assert Decimal(bill["cost"]) == cents(exact(lines + old))
+    r = cli("billing", "--specs", str(specs), "--month", "2024-05", "--by", "tag:CostCenter")
+    assert r.code == 0 and "TAG CostCenter" in r.out and "team a/b" in r.out, r.out + r.err
+    r = cli("billing", "--specs", str(specs), "--month", "2024-05", "--by", "tag:")
+    assert r.code != 0 and "tag:KEY" in r.err

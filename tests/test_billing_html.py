@@ -89,7 +89,7 @@ def sample_report():
         for svc, vdc, v in (("AmazonEC2", "web", "18.5"), ("AmazonVPC", "web", "3.2"), ("AmazonS3", "", "1.1"),
                             ("AmazonEC2", "db", "9.75")):
             addr = f"acme/{vdc}/VirtualMachine/{vdc}-1" if vdc else ""
-            cells.cells[(f"2024-05-{day:02d}", svc, "111111111111", "", addr, "")] = Decimal(v) * (1 + day % 3)
+            cells.cells[(f"2024-05-{day:02d}", svc, "111111111111", "", addr, "", "")] = Decimal(v) * (1 + day % 3)
     estate = Estate([ent])
     return build(estate, ["acme"], ["acme"], MONTH, "service", {estate.own_source["acme"].key:
                                                                     (estate.own_source["acme"], cells)})

@@ -91,7 +91,7 @@ def test_optional_columns_may_be_missing():
 def test_header_with_bom_and_only_required_columns():
     data = ("\ufefflineItem/UsageStartDate,lineItem/UsageAccountId,lineItem/ProductCode,lineItem/UnblendedCost\n"
             "2024-05-01T00:00:00Z,111111111111,AmazonEC2,0.1000000001\n").encode()
-    assert parse(data).cells == {("2024-05-01", "AmazonEC2", "111111111111", "", "", ""): Decimal("0.1000000001")}
+    assert parse(data).cells == {("2024-05-01", "AmazonEC2", "111111111111", "", "", "", ""): Decimal("0.1000000001")}
 
 
 def test_empty_file_bills_nothing():
@@ -147,10 +147,10 @@ def test_tag_attribution_stays_inside_the_reports_family():
     src = e.own_source["top"]
     cells = Cells(lines=4)
     cells.cells = {
-        ("2024-05-01", "AmazonEC2", "1", "cust", "cust/web/VirtualMachine/a", ""): Decimal("10"),
-        ("2024-05-01", "AmazonEC2", "1", "stranger", "stranger/x/VirtualMachine/b", ""): Decimal("20"),
-        ("2024-05-02", "AmazonEC2", "1", "", "", "i-a"): Decimal("1"),
-        ("2024-05-02", "AmazonS3", "1", "", "", ""): Decimal("2"),
+        ("2024-05-01", "AmazonEC2", "1", "cust", "cust/web/VirtualMachine/a", "", ""): Decimal("10"),
+        ("2024-05-01", "AmazonEC2", "1", "stranger", "stranger/x/VirtualMachine/b", "", ""): Decimal("20"),
+        ("2024-05-02", "AmazonEC2", "1", "", "", "i-a", ""): Decimal("1"),
+        ("2024-05-02", "AmazonS3", "1", "", "", "", ""): Decimal("2"),
     }
     cells.resource_address = {"i-a": "cust/web/VirtualMachine/a"}
     r = build(e, ["top", "cust", "stranger"], ["stranger", "top"], MONTH, "vm", {src.key: (src, cells)})

@@ -84,6 +84,8 @@ def test_dashboard_shows_statuses_drift_and_a_rejected_commit_and_notifies(aws, 
 
             wait_for(lambda: ingress_ports("acme/web/Firewall/base") == {22}, 20, "acme's drift reverted")
             wait_for(lambda: d.status()["enterprises"]["acme"]["sync_status"] == "Synced", 20, "acme synced")
+            b.get(d.url + "/")
+            assert "drift found" in text_of(b, "tr[data-enterprise=acme]")  # corrected, and still told
             b.get(d.url + "/enterprises/acme")
             drift = text_of(b, "#drift")
             assert "acme/web/FirewallRules/base" in drift and '"ports": "8080"' in drift  # the last drift found

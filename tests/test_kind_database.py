@@ -13,16 +13,20 @@ import json
 import re
 from pathlib import Path
 
+from tests.helpers import (
+    DEFAULT_VDC,
+    changes_by_id,
+    client,
+    enterprise_doc,
+    no_changes,
+    plan_json,
+    write_specs,
+)
 from tests.helpers import apply_ok as apply
-from tests.helpers import changes_by_id, client, enterprise_doc, no_changes, plan_json, write_specs
 
 ADDRESS = "acme/web/Database/orders"
 
-VDC = """\
-apiVersion: controller/v1
-kind: VirtualDatacenter
-metadata: {name: web, enterprise: acme}
-spec: {region: us-east-1, availabilityZone: us-east-1a, addressRange: 10.10.0.0/16, network: {type: default}}
+VDC = DEFAULT_VDC + """\
 ---
 apiVersion: controller/v1
 kind: PrivateNetwork

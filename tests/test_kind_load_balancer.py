@@ -119,7 +119,7 @@ def test_application_load_balancer_round_trip(aws, cli, tmp_path):
     assert code == 2
     ch = lb_change(plan)
     assert ch["action"] == "update"
-    assert {f["path"] for f in ch["fields"]} == {"listeners", "healthCheck", "tags"}
+    assert {f["path"] for f in ch["fields"]} == {"listeners", "healthCheck", "tags.Name"}
     hc = next(f for f in ch["fields"] if f["path"] == "healthCheck")
     assert hc["before"]["path"] == "/other" and hc["after"]["path"] == "/health"
     r = cli("plan", "--specs", str(root))
@@ -189,7 +189,7 @@ def test_classic_load_balancer_create_and_delete(aws, cli, tmp_path):
     elb.add_tags(LoadBalancerNames=["web-old-lb"], Tags=[{"Key": "Name", "Value": "renamed"}])
     code, plan = plan_json(cli, root)
     assert code == 2
-    assert [f["path"] for f in lb_change(plan, "acme/web/LoadBalancer/old-lb")["fields"]] == ["tags"]
+    assert [f["path"] for f in lb_change(plan, "acme/web/LoadBalancer/old-lb")["fields"]] == ["tags.Name"]
     apply(cli, root)
     assert cli("plan", "--specs", str(root)).code == 0
 

@@ -79,8 +79,8 @@ def test_public_ip_round_trip(aws, cli, tmp_path: Path):
     # renamed in the console: the Name tag is restored
     ec2.create_tags(Resources=[web["AllocationId"]], Tags=[{"Key": "Name", "Value": "renamed"}])
     ch = plan_json(cli, specs)["acme/web/PublicIp/web-ip"]
-    assert ch["action"] == "update" and ch["fields"][0]["path"] == "tags"
-    assert ch["fields"][0]["before"] == {"Name": "renamed"} and ch["fields"][0]["after"] == {"Name": "web-ip"}
+    assert ch["action"] == "update" and ch["fields"][0]["path"] == "tags.Name"
+    assert ch["fields"][0]["before"] == "renamed" and ch["fields"][0]["after"] == "web-ip"
     apply_ok(cli, specs)
     assert {t["Key"]: t["Value"] for t in one_eip(ec2, "acme/web/PublicIp/web-ip")["Tags"]}["Name"] == "web-ip"
     no_changes(cli, specs)

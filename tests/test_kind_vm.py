@@ -10,22 +10,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from tests.helpers import NONE_VDC, by_address, client, enterprise_doc, no_changes, plan_json, write_specs
 from tests.helpers import apply_ok as apply
-from tests.helpers import by_address, client, enterprise_doc, no_changes, plan_json, write_specs
 
 AMI = "ami-03c3da4cfa8e8943a"
 VM = "acme/web/VirtualMachine/vm-1"
 
-NETWORK = """\
-apiVersion: controller/v1
-kind: VirtualDatacenter
-metadata: {name: web, enterprise: acme}
-spec: {region: us-east-1, availabilityZone: us-east-1a, addressRange: 10.0.0.0/16, network: {type: none}}
----
-apiVersion: controller/v1
-kind: PrivateNetwork
-metadata: {name: a, enterprise: acme, vdc: web}
-spec: {cidr: 10.0.1.0/24}
+NETWORK = NONE_VDC + """\
 ---
 apiVersion: controller/v1
 kind: PrivateNetwork

@@ -172,6 +172,9 @@ def rules(ec2: Any) -> list[Any]:
 def test_onboard_all_network_types_then_adopt(aws, cli, tmp_path: Path) -> None:
     ec2 = client("ec2", ACCOUNT)
     ids = build_estate(ec2)
+    # the user tags found go into metadata.tags; AWS's own and the Name do not
+    ec2.create_tags(Resources=[ids["messy"], ids["attached_volume"]],
+                    Tags=[{"Key": "CostCenter", "Value": "4711"}, {"Key": "aws:cloudformation:stack-name", "Value": "x"}])
     specs = write_specs(tmp_path / "specs", {"acme/enterprise.yaml": enterprise_doc()})
     before, before_rules = snapshot(ec2), rules(ec2)
 
@@ -190,6 +193,7 @@ def test_onboard_all_network_types_then_adopt(aws, cli, tmp_path: Path) -> None:
     assert "fromFirewall: db" in messy and "fromFirewall: web-sg" in messy
     assert "publicIp: web-main" in messy
     assert "sshKey: ops" in messy and "- db-data" in messy
+    assert messy.count("tags:\n    CostCenter: '4711'") == 2 and "aws:cloudformation" not in messy, messy
     region = (specs / "acme" / "region-us-east-1.yaml").read_text()
     assert ids["loose_volume"] in region and ids["loose_eip"] in region and "kind: User" in region
 
@@ -199,7 +203,7 @@ def test_onboard_all_network_types_then_adopt(aws, cli, tmp_path: Path) -> None:
     plan = json.loads(r.out)
     acting = [c for c in plan["changes"] if c["action"] != "no-op"]
     assert acting and {c["action"] for c in acting} == {"adopt"}, [(c["id"], c["action"], c["fields"]) for c in acting]
-    assert all(f["path"] == "tags" for c in acting for f in c["fields"])
+    assert all(f["path"].startswith("tags.") for c in acting for f in c["fields"])
     hints = {h["id"]: h for h in plan["cost_hints"]}  # what keeps costing while idle
     assert hints["acme/shop/NatGateway/nat"]["usd_month"] > 0
     assert hints[f"acme/Volume/{ids['loose_volume']}"]["usd_month"] > 0
@@ -216,6 +220,9 @@ def test_onboard_all_network_types_then_adopt(aws, cli, tmp_path: Path) -> None:
     assert {"Key": "controller:address", "Value": "acme/messy-prod/Volume/db-data"} in vol["Tags"]
     r = cli("plan", "--specs", str(specs))
     assert r.code == 0 and "No changes." in r.out and "adopt" not in r.out, r.out
+    vpc = ec2.describe_vpcs(VpcIds=[ids["messy"]])["Vpcs"][0]
+    assert {"Key": "CostCenter", "Value": "4711"} in vpc["Tags"]
+    assert {"Key": "controller:tags", "Value": "CostCenter"} in vpc["Tags"]  # now managed: a removal is applied
 
 
 def test_onboard_one_vpc_and_refusals(aws, cli, tmp_path: Path) -> None:

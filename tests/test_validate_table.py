@@ -241,6 +241,12 @@ def vm(name: str, body: str, vdc: str = "web") -> str:
             f"spec:\n{body}")
 
 
+def user_with(meta: str) -> str:
+    """A User document with more metadata (`tags: {...}`, `ignore: [...]`) on the marked line."""
+    return (f"{HEAD}kind: User\nmetadata: {{name: bob, enterprise: acme, {meta}}} {MARK}\n"
+            "spec: {sshPublicKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx1d8i3mJ0Y7nq8cQH8VtQ2b6o5Rk1n0p9dWj0kL3aZ}\n")
+
+
 @dataclass
 class Case:
     id: str
@@ -919,7 +925,55 @@ spec:
   type: A
   values: [300.1.1.1]
 """)}),
+    # ---------------------------------------------------------------- your tags and ignore paths
+    *[Case(f"tag-{cid}", msg, files={CASE: user_with(f"tags: {tags}")}) for cid, tags, msg in [
+        ("aws-prefix", '{"aws:owner": x}', "keys starting with 'aws:' are reserved"),
+        ("controller-prefix", '{"controller:tags": x}', "keys starting with 'controller:' are reserved"),
+        ("name", "{Name: bob}", "the Name tag is the document's metadata.name"),
+        ("key-too-long", "{" + "k" * 129 + ": x}", "AWS allows at most 128"),
+        ("value-too-long", "{k: " + "v" * 257 + "}", "AWS allows at most 256"),
+        ("bad-character", '{k: "a,b"}', "use letters, digits, spaces and _ . : / = + - @ only"),
+    ]],
+    Case("tags-over-50", "would carry 52 tags (47 yours, with the enterprise's defaultTags, and 5 of the "
+         "controller's): AWS allows 50 per object", fix="remove at least 2", files={CASE: user_with(
+             "tags: {" + ", ".join(f"k{i}: v" for i in range(47)) + "}")}),
+    Case("tags-on-enterprise", "an Enterprise has no AWS object of its own to tag", fix="spec.defaultTags",
+         files={CASE: f"""\
+{HEAD}kind: Enterprise
+metadata: {{name: initech, tags: {{a: b}}}} {MARK}
+spec: {{credentials: {{profile: initech}}, regions: [us-east-1]}}
+"""}),
+    Case("tags-on-template", "a Template has no AWS object that takes tags", files={CASE: f"""\
+{HEAD}kind: Template
+metadata: {{name: tpl, enterprise: acme, tags: {{a: b}}}} {MARK}
+spec: {{region: us-east-1, ami: ami-03c3da4cfa8e8943a}}
+"""}),
+    Case("ignore-no-such-field", "ignore path 'spec.sshKey' matches no field of this kind (spec fields: "
+         "sshPublicKey)", fix="a typo here would hide drift", files={CASE: user_with("ignore: [spec.sshKey]")}),
+    Case("ignore-not-well-formed", "ignore path 'spec.' is not well formed",
+         files={CASE: user_with('ignore: ["spec."]')}),
+    Case("ignore-not-spec-or-tags", "ignore path 'metadata.name' must start with spec. or tags.",
+         files={CASE: user_with("ignore: [metadata.name]")}),
+    Case("ignore-enterprise-unknown-kind", "unknown kind 'Vm' in spec.ignore", files={CASE: f"""\
+{HEAD}kind: Enterprise
+metadata: {{name: initech}}
+spec:
+  credentials: {{profile: initech}}
+  regions: [us-east-1]
+  ignore: [{{kind: Vm, paths: [spec.state]}}] {MARK}
+"""}),
+    Case("ignore-enterprise-no-such-field", "VirtualMachine: ignore path 'spec.nics[*].ipAddress' matches no "
+         "field", files={CASE: f"""\
+{HEAD}kind: Enterprise
+metadata: {{name: initech}}
+spec:
+  credentials: {{profile: initech}}
+  regions: [us-east-1]
+  ignore:
+    - {{kind: VirtualMachine, paths: [spec.state, "spec.nics[*].ip", "spec.nics[*].ipAddress"]}} {MARK}
+"""}),
 ]
+
 
 
 def write_tree(root: Path, case: Case) -> tuple[str, int, int | None]:

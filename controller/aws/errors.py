@@ -110,12 +110,14 @@ def explain(e: BaseException, endpoint: str | None = None, probe: bool = False) 
     if isinstance(e, bx.HTTPClientError):
         return (f"the request to {where} could not be sent: a credential or setting holds a character that "
                 "cannot go in an HTTP header (a newline?); check the credential variables")
-    if isinstance(e, bx.ResponseParserError):
+    if isinstance(e, botocore.parsers.ResponseParserError):
         return not_aws(where)
     if isinstance(e, bx.NoRegionError):
         return "no AWS region: set AWS_REGION (or the enterprise's regions)"
     if isinstance(e, ValueError) and "endpoint" in str(e).lower():
         return f"{where} is not a usable endpoint URL: write http(s)://HOST[:PORT] in AWS_ENDPOINT_URL"
+    if isinstance(e, bx.BotoCoreError):  # a setting botocore refuses (AWS_STS_REGIONAL_ENDPOINTS=...): its words
+        return scrub(str(e))
     return None
 
 

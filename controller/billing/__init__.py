@@ -31,3 +31,9 @@ NO_VDC = "(no vdc)"
 NOT_A_VM = "(other resources)"
 
 DIMENSIONS = ("service", "vdc", "vm", "account")
+TAG_DIMENSION = "tag:"  # --by tag:KEY: one of your tags, from the CUR's resourceTags/user:KEY column
+
+
+def tag_column(by: str) -> str | None:
+    """The CUR column of a `tag:KEY` dimension, or None for the others."""
+    return f"resourceTags/user:{by[len(TAG_DIMENSION):]}" if by.startswith(TAG_DIMENSION) else None

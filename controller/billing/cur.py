@@ -93,7 +93,9 @@ class Source:
 class Cells:
     """What a month of lines reduces to."""
 
-    cells: dict[tuple[str, str, str, str, str, str], Decimal] = field(default_factory=dict)
+    # (day, service, account, enterprise tag, address tag, resource id, value of the --by tag:KEY column)
+    cells: dict[tuple[str, str, str, str, str, str, str], Decimal] = field(default_factory=dict)
+    tag_column: str | None = None  # --by tag:KEY: its resourceTags/user:KEY column is read too
     # resource id -> address tag, learnt from the tagged lines of that resource
     resource_address: dict[str, str] = field(default_factory=dict)
     lines: int = 0
@@ -346,6 +348,7 @@ def _parse(stream: io.RawIOBase, src: Source, key: str, out: Cells) -> None:
     # Optional columns missing: read them from an empty column appended to each row.
     pad = len(header)
     optional = [index.get(c, pad) for c in (COL_TAG_ENTERPRISE, COL_TAG_ADDRESS, COL_RESOURCE)]
+    optional.append(index.get(out.tag_column, pad) if out.tag_column else pad)  # a missing one: all untagged
     padded = pad in optional
     i_currency = index.get(COL_CURRENCY)
     get = itemgetter(index[COL_USAGE_START], index[COL_PRODUCT], index[COL_ACCOUNT], *optional, index[COL_COST])
@@ -364,17 +367,17 @@ def _parse(stream: io.RawIOBase, src: Source, key: str, out: Cells) -> None:
             if padded:
                 row.append("")
             try:
-                start, product, account, ent, addr, rid, cost = get(row)
+                start, product, account, ent, addr, rid, tag, cost = get(row)
             except IndexError:
                 if not line.strip():
                     continue  # a blank line
                 raise
             if addr:
-                k = (start[:10], product, account, ent, addr, "")
+                k = (start[:10], product, account, ent, addr, "", tag)
                 if rid and rid not in rmap:
                     rmap[rid] = addr
             else:
-                k = (start[:10], product, account, ent, "", rid)
+                k = (start[:10], product, account, ent, "", rid, tag)
             cells[k] = cell(k, zero) + dec(cost)
             n += 1
             last = row

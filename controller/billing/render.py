@@ -10,7 +10,13 @@ from typing import Any
 from controller.billing.money import fmt, plain
 from controller.billing.report import Bill, BudgetStatus, Report
 
-BY_TITLE = {"service": "SERVICE", "vdc": "VDC", "vm": "VM", "account": "ACCOUNT"}
+
+class _Titles(dict[str, str]):
+    def __missing__(self, by: str) -> str:  # tag:KEY
+        return f"TAG {by.removeprefix('tag:')}"
+
+
+BY_TITLE = _Titles({"service": "SERVICE", "vdc": "VDC", "vm": "VM", "account": "ACCOUNT"})
 
 
 def _origin(report: Report, b: Bill) -> str:

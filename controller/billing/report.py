@@ -25,7 +25,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from controller.billing import NO_VDC, NOT_A_VM, UNTAGGED
+from controller.billing import NO_VDC, NOT_A_VM, TAG_DIMENSION, UNTAGGED
 from controller.billing.cur import Cells, Source
 from controller.billing.money import ZERO, allocate, cents, discounted
 from controller.spec.models import Resource
@@ -196,7 +196,7 @@ def build(estate: Estate, selected: list[str], roots: list[str], month: date, by
         holders = {n for n, s in estate.own_source.items() if s.key == skey}
         home = src.enterprise
         family = set(estate.subtree(home))
-        for (day, product, account, ent_tag, addr, rid), cost in data.cells.items():
+        for (day, product, account, ent_tag, addr, rid, tag), cost in data.cells.items():
             in_month = day.startswith(prefix)
             if in_month:  # how far the reports read go, whoever the line belongs to
                 report.days_seen = max(report.days_seen, int(day[8:10]))
@@ -223,6 +223,8 @@ def build(estate: Estate, selected: list[str], roots: list[str], month: date, by
             vdc, vm = _place(addr)
             g["vdc"][vdc] += cost
             g["vm"][vm] += cost
+            if by.startswith(TAG_DIMENSION):
+                g[by][tag or UNTAGGED] += cost
     for (owner, url), n in sorted(skipped.items()):
         report.notes.append(f"{n} cell(s) of enterprise {owner!r} skipped in another report: it is billed "
                             f"from its own report {url}")

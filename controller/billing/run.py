@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from controller.billing import tag_column
 from controller.billing.cur import BillingError, Cells, Source, read_manifest, read_report_file
 from controller.billing.report import Estate, Report, build
 from controller.errors import ConfigError
@@ -21,13 +22,13 @@ def select(estate: Estate, enterprise: str | None) -> tuple[list[str], list[str]
     return estate.subtree(enterprise), [enterprise]
 
 
-def read_source(ent: Resource, src: Source, month: date) -> Cells:
+def read_source(ent: Resource, src: Source, month: date, by: str = "service") -> Cells:
     """Every report file of the month of one CUR export, through the enterprise's billing credentials."""
     from controller.aws.session import context_for
 
     log = get_logger(enterprise=src.enterprise, bucket=src.bucket)
     client = context_for(ent, billing=True).client("s3", src.region)
-    cells = Cells()
+    cells = Cells(tag_column=tag_column(by))
     keys = read_manifest(client, src, month)
     log.debug("billing_manifest_read", files=len(keys), month=f"{month:%Y-%m}")
     for key in keys:
@@ -47,7 +48,7 @@ def make_report(enterprises: list[Resource], month: date, by: str = "service",
             sources.setdefault(src.key, src)
     read: dict[tuple[str, str, str], tuple[Source, Cells]] = {}
     for key, src in sorted(sources.items()):
-        read[key] = (src, read_source(estate.ents[src.enterprise], src, month))
+        read[key] = (src, read_source(estate.ents[src.enterprise], src, month, by))
     report = build(estate, selected, roots, month, by, read)
     if not sources:
         report.notes.append("no enterprise shown has billing settings (billing.bucket and billing.reportName)")

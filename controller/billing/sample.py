@@ -66,8 +66,9 @@ class Line:
     address_tag: str = ""
     hour: int = 0
     line_type: str = "Usage"
+    user_tags: tuple[tuple[str, str], ...] = ()  # your tags: resourceTags/user:KEY columns (csv_bytes tag_keys)
 
-    def row(self, payer: str = "") -> list[str]:
+    def row(self, payer: str = "", tag_keys: Iterable[str] = ()) -> list[str]:
         start = f"{self.day:%Y-%m-%d}T{self.hour:02d}:00:00Z"
         end = f"{self.day:%Y-%m-%d}T{self.hour:02d}:59:59Z"
         first = self.day.replace(day=1)
@@ -83,6 +84,7 @@ class Line:
             self.product, f"USE1-{svc[1]}", svc[2], "us-east-1a", self.resource, amount, "USD", rate,
             f"{self.cost:f}", f"{self.cost:f}", _description(svc), svc[4],
             "us-east-1", svc[3], self.enterprise_tag, self.address_tag, name,
+            *(dict(self.user_tags).get(k, "") for k in tag_keys),
         ]
 
 
@@ -92,12 +94,15 @@ def _description(svc: tuple[str, ...]) -> str:
     return f"{svc[4]} {svc[1]} usage in US East (N. Virginia)"
 
 
-def csv_bytes(lines: Iterable[Line], columns: list[str] | None = None, payer: str = "") -> bytes:
+def csv_bytes(lines: Iterable[Line], columns: list[str] | None = None, payer: str = "",
+              tag_keys: Iterable[str] = ()) -> bytes:
+    """A CUR CSV; tag_keys adds a resourceTags/user:KEY column per key (a tag activated for cost allocation)."""
+    keys = list(tag_keys)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns or COLUMNS)
+    w.writerow((columns or COLUMNS) + [f"resourceTags/user:{k}" for k in keys])
     for ln in lines:
-        w.writerow(ln.row(payer))
+        w.writerow(ln.row(payer, keys))
     return buf.getvalue().encode()
 
 

@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from controller.billing import DIMENSIONS
+from controller.billing import DIMENSIONS, TAG_DIMENSION
 from controller.commands import command, print_diagnostics
 from controller.errors import ConfigError
 
@@ -26,10 +26,19 @@ def month_arg(value: str) -> date:
     return date(int(m.group(1)), int(m.group(2)), 1)
 
 
+def by_arg(value: str) -> str:
+    if value in DIMENSIONS or (value.startswith(TAG_DIMENSION) and len(value) > len(TAG_DIMENSION)):
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is not a dimension: one of {', '.join(DIMENSIONS)}, or tag:KEY "
+                                     "(e.g. tag:CostCenter)")
+
+
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--enterprise", help="one enterprise and its customers (default: every enterprise)")
     p.add_argument("--month", type=month_arg, help="YYYY-MM (default: the current month, UTC)")
-    p.add_argument("--by", choices=DIMENSIONS, default="service", help="group each bill by (default: service)")
+    p.add_argument("--by", type=by_arg, default="service", metavar="|".join([*DIMENSIONS, "tag:KEY"]),
+                   help="group each bill by (default: service); tag:KEY by one of your tags (the CUR's "
+                        "resourceTags/user:KEY column, once activated as a cost allocation tag)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     p.add_argument("--out", help="write to FILE (html default: billing-YYYY-MM.html)")
     p.add_argument("--check", action="store_true",

@@ -114,17 +114,19 @@ def _hardware(args: argparse.Namespace, specs: Any, session: Any, ent: Any, ec2:
     from controller.render.human import console
 
     con = console()
+    if not con.is_terminal:  # a pipe or a file: one line per profile, whatever the width
+        con.width = max(con.width, 160)
     t = Table(title=f"Hardware profiles of {args.region} ({args.enterprise}): {len(shown)} of {len(profiles)}")
     for col, just in (("profile", "left"), ("vCPUs", "right"), ("memory GiB", "right"), ("NICs", "right"),
                       ("IPv4/NIC", "right"), ("current", "left"), ("zones", "left")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for p in shown:
-        zones = " ".join(z.removeprefix(args.region) for z in sorted(p.zones or ())) or "none"
+        zones = " ".join(sorted(p.zones or ())) or "none"
         current = {True: "yes", False: "no (previous)", None: "?"}[p.current]
         t.add_row(p.name, str(p.vcpus), f"{p.memory_mib / 1024:g}", str(p.max_nics), str(p.ipv4_per_nic), current,
                   zones)
     con.print(t)
-    con.print(f"zones are those of {args.region} (a = {args.region}a); {sum(calls.values())} AWS API calls")
+    con.print(f"{sum(calls.values())} AWS API calls")
     if written:
         con.print(f"wrote {written} ({len(profiles)} profiles): `controller validate` now uses it for "
                   f"{args.region}, and checks the zones that offer each profile")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.commands import command, load_or_report, positive
 from controller.engine.guard import DEFAULT_MAX_DELETES, DeleteLimitError, check_plan
-from controller.errors import ConfigError
+from controller.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:  # the engine (boto3, ...) is imported when a command runs, not to parse arguments
     from controller.engine.apply import Report
@@ -20,8 +20,17 @@ if TYPE_CHECKING:  # the engine (boto3, ...) is imported when a command runs, no
 
 
 
+def _target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", action="append", default=[], metavar="GLOB",
+                   help="a partial plan: only the objects whose address matches (repeatable; e.g. "
+                        "'acme/web/VirtualMachine/*'), and the creates they need")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="leave out the objects whose address matches, and what cannot go without them (repeatable)")
+
+
 def _plan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--enterprise", help="plan only this enterprise")
+    _target_args(p)
     p.add_argument("--out", help="save the plan to FILE (apply it later with `controller apply FILE`)")
     p.add_argument("--format", choices=("text", "json", "markdown"), default=None,
                    help="text (default), json (docs/plan-format.md) or markdown (a pull-request comment, docs/ci.md)")
@@ -34,6 +43,7 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
 def cmd_plan(args: argparse.Namespace) -> int:
     from controller.render.human import render_plan
 
+    fmt = plan_format(args)  # options that disagree are a usage error, before anything else
     if args.out:  # before any AWS call: a plan that cannot be saved is not made
         from controller.engine.plan import check_out_path
 
@@ -43,11 +53,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return 1
     from controller.engine.plan import make_plan
 
-    planned = make_plan(specs, args.enterprise, parallelism=args.parallelism)
+    planned = make_plan(specs, args.enterprise, parallelism=args.parallelism, targets=args.target,
+                        excludes=args.exclude)
     plan = planned.plan
     if args.out:
         plan.save(Path(args.out))
-    fmt = plan_format(args)
     if fmt == "json":
         print(json.dumps(plan.to_json(), indent=2, default=str))
     elif fmt == "markdown":
@@ -66,13 +76,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def plan_format(args: argparse.Namespace) -> str:
     """--format, with --json as its older spelling; both at once must agree."""
     if args.json and args.format not in (None, "json"):
-        raise ConfigError(f"--json and --format {args.format} disagree: pass one of them")
+        raise UsageError(f"--json and --format {args.format} disagree: pass one of them")
     return "json" if args.json else (args.format or "text")
 
 
 def _apply_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("plan_file", nargs="?", metavar="FILE", help="a plan saved with `plan --out`")
     p.add_argument("--enterprise", help="apply only this enterprise")
+    _target_args(p)
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     p.add_argument("--parallelism", type=positive, default=10, help="objects changed at once (default 10)")
     p.add_argument("--max-deletes", type=int, default=DEFAULT_MAX_DELETES,
@@ -113,7 +124,10 @@ def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str
     from controller.engine.plan import make_plan, verify_saved
     from controller.render.human import ApplyProgress, render_plan, render_report
 
-    planned = make_plan(specs, only, parallelism=args.parallelism)
+    if saved is not None and (args.target or args.exclude):
+        raise ConfigError("a saved plan keeps the targets it was made with: apply FILE takes no --target or --exclude")
+    targets, excludes = (saved.targets, saved.excludes) if saved is not None else (args.target, args.exclude)
+    planned = make_plan(specs, only, parallelism=args.parallelism, targets=targets, excludes=excludes)
     plan = planned.plan  # always the fresh plan: a saved one is only compared with it, never acted on
     if saved is not None:
         verify_saved(saved, planned)

@@ -254,6 +254,9 @@ def _table(rs: list[Row], state: Mapping[str, Any], tree: Tree, daemon: Daemon, 
             err = st.last_error.splitlines()[0]
             cut = err[:ERROR_SHOWN] + ("…" if len(err) > ERROR_SHOWN else "")
             outcome += f'<br><span class="small err">{esc(cut)}</span>'
+        if st and st.drift_found_at:
+            outcome += (f'<br><span class="small">drift found {esc(when(st.drift_found_at, now))}: '
+                        f"{st.drift_found} object(s)</span>")
         nxt = f"{r.next_text} {esc(when(r.next_at, now))}" if r.next_at else "-"
         kinds = tree.counts.get(r.name, {})
         objects = ", ".join(f"{esc(k)} {n}" for k, n in kinds.items()) or '<span class="muted">none</span>'
@@ -346,8 +349,9 @@ def _drift_section(st: EnterpriseState | None, now: float) -> str:
             f"<li><code>{esc(c.address)}</code> {esc(c.action)}: {esc(c.reason)} (<b>{esc(p)}</b> policy)</li>"
             for c, p in st.withheld) + "</ul>")
     if not st.plan.has_changes and st.drift is not None:
-        out.append(f"<h2>Last drift found</h2><p class='muted small'>Planned {esc(when(st.drift_at, now))} at commit "
-                   f"<code>{esc(short(st.drift_commit))}</code>; the last apply below says what became of it.</p>")
+        out.append(f"<h2>Last plan with changes</h2><p class='muted small'>Planned {esc(when(st.drift_at, now))} "
+                   f"at commit <code>{esc(short(st.drift_commit))}</code>; the last apply below says what became "
+                   "of it.</p>")
         out.append(plan_html(st.drift))
     out.append("</section>")
     return "".join(out)

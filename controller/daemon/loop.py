@@ -120,6 +120,8 @@ class EnterpriseState:
     plan_at: float | None = None
     plan_commit: str | None = None
     drift: Plan | None = None            # the last plan that found changes (kept while later plans find none)
+    drift_found_at: float | None = None  # the last resync that found drift (changes made in AWS), and how many
+    drift_found: int = 0
     drift_at: float | None = None
     drift_commit: str | None = None
     withheld: list[tuple[Change, str]] = field(default_factory=list)  # found, not made: (change, policy)
@@ -701,6 +703,7 @@ class Daemon:
 
     def _drift(self, name: str, st: EnterpriseState, actionable: list[Change], commit: str) -> None:
         addresses = [f"{c.address} ({c.action})" for c in actionable]
+        st.drift_found_at, st.drift_found = time.time(), len(actionable)
         self._record(st, "drift", f"drift found in {len(actionable)} object(s): " + ", ".join(addresses[:5])
                      + (f" and {len(addresses) - 5} more" if len(addresses) > 5 else ""), commit)
         if not self._once(st, "drift_found", "|".join(sorted(addresses))):

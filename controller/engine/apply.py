@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from controller.engine.diff import Action, Change
+from controller.engine.diff import TAGS, Action, Change, is_tag
+from controller.engine.drift import masked
 from controller.engine.observe import Observed, Session, kind_of
 from controller.errors import ResourceError
 from controller.graph import Graph, Ref
 from controller.kinds import REGISTRY
-from controller.kinds.base import Live, Op, ownership_tags
+from controller.kinds.base import Live, Op
 from controller.logs import get_logger
 
 
@@ -173,8 +174,8 @@ class Applier:
         if region is None:
             region = self.session.enterprises[ent].spec.regions[0]
         op = Op(ctx=ctx, region=region, node=node, live=live, resolve=self.resolve)
-        if node is not None and resolve:
-            op.props = self.resolve(node.props)
+        if node is not None and resolve:  # an update never writes an ignored path: it writes back what AWS has
+            op.props = self.resolve(masked(node, live)[0] if live is not None else node.props)
         return op
 
     # -- one change
@@ -208,10 +209,10 @@ class Applier:
             assert live is not None
             op = self.op(ch.id, live)
             fields = [f.path for f in ch.fields]
-            if "tags" in fields:  # the wanted tags, and None for a tag to drop (protection lifted)
-                after = next(f.after for f in ch.fields if f.path == "tags")
-                self.retag(op, {**ownership_tags(node), **(after if isinstance(after, dict) else {})}, live)
-            rest = [f for f in fields if f != "tags"]
+            tags = {f.path.removeprefix(TAGS): f.after for f in ch.fields if is_tag(f)}
+            if tags:
+                self.retag(op, tags, live)
+            rest = [f.path for f in ch.fields if not is_tag(f)]
             if rest:
                 kind.update(op, rest)
             log.info("resource_updated", aws_id=live.aws_id, fields=fields)

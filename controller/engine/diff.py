@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from controller.engine.drift import masked, tag_drift
 from controller.engine.observe import Observed
 from controller.graph import Graph, Node, Ref, refs_in
 from controller.kinds import REGISTRY
-from controller.kinds.base import TAG_ADDRESS, TAG_PROTECT, Live, ownership_tags
+from controller.kinds.base import TAG_ADDRESS, Live
 
 
 class Action(StrEnum):
@@ -48,6 +49,7 @@ class Cause(StrEnum):
     ADOPT = "adopt"  # adopt: exists in AWS without our ownership tags
     UP_TO_DATE = "up-to-date"  # no-op
     ALREADY_ABSENT = "already-absent"  # no-op: must not exist, and does not
+TAGS = "tags."  # the path prefix of a tag's field change: tags.CostCenter
 
 
 @dataclass
@@ -72,6 +74,8 @@ class Change:
     protected: bool = False
     source: str = ""
     error: str | None = None
+    ignored: int = 0  # live differences on ignored paths: neither shown nor corrected
+    needed_by: str | None = None  # a partial plan: not targeted, planned because this targeted object needs it
 
     @property
     def address(self) -> str:
@@ -101,11 +105,13 @@ def secret_view(value: Any) -> str:
     return f"(sensitive, sha256:{digest})"
 
 
-def compare(node: Node, live: Live, index: dict[str, str]) -> list[FieldChange]:
+def compare(node: Node, live: Live, index: dict[str, str]) -> tuple[list[FieldChange], int]:
+    """The fields that differ (your tags key by key, as `tags.KEY`) and how many ignored ones differed."""
     kind = REGISTRY[node.kind]
+    props, ignored = masked(node, live, lambda a, b: canon(a, index) == canon(b, index))
     out = []
     for f in sorted(node.compared):
-        want = node.props.get(f)
+        want = props.get(f)
         if want is None:
             continue
         sort = f in kind.set_fields
@@ -121,18 +127,15 @@ def compare(node: Node, live: Live, index: dict[str, str]) -> list[FieldChange]:
             a, b = secret_view(want), secret_view(live.props.get(f))
         out.append(FieldChange(f, b, a, forces_replacement=f in kind.force_new))
     if live.derived:
-        return out
-    # identity tags: the Name restored, protection recorded (renaming in the console is drift)
-    want_tags = ownership_tags(node)
-    have = {k: live.tags.get(k) for k in want_tags}
-    if live.tags.get(TAG_PROTECT) and not node.protect:
-        have[TAG_PROTECT] = live.tags[TAG_PROTECT]
-        want_tags = {**want_tags, TAG_PROTECT: None}  # type: ignore[dict-item]
-    tag_diff = {k: (have.get(k), v) for k, v in want_tags.items() if have.get(k) != v}
-    if tag_diff:
-        out.append(FieldChange("tags", {k: b for k, (b, _) in tag_diff.items()},
-                               {k: a for k, (_, a) in tag_diff.items()}))
-    return out
+        return out, ignored
+    # tags: yours and the identity tags (the Name restored, protection recorded), key by key
+    tags, ignored_tags = tag_drift(node, live)
+    out += [FieldChange(f"{TAGS}{k}", before, after) for k, (before, after) in sorted(tags.items())]
+    return out, ignored + ignored_tags
+
+
+def is_tag(f: FieldChange) -> bool:
+    return f.path.startswith(TAGS)
 
 
 def diff(graph: Graph, observed: Observed) -> list[Change]:
@@ -157,12 +160,12 @@ def diff(graph: Graph, observed: Observed) -> list[Change]:
                                   error=error, fields=shown)
             continue
         error = REGISTRY[node.kind].check(node, live)
-        fields = compare(_with_known_attrs(node, observed, changes), live, index)
+        fields, base["ignored"] = compare(_with_known_attrs(node, observed, changes), live, index)
         if not fields:
             changes[nid] = Change(**base, action=Action.NOOP, cause=Cause.UP_TO_DATE, error=error,
                                   reason=f"in progress: {live.busy}" if live.busy else "up to date")
         elif not live.derived and (TAG_ADDRESS not in live.tags or (
-                node.adopt == live.aws_id and all(f.path == "tags" for f in fields))):
+                node.adopt == live.aws_id and all(is_tag(f) for f in fields))):
             # untagged, or tagged for another address while the document names this very object (awsId)
             changes[nid] = Change(**base, action=Action.ADOPT, cause=Cause.ADOPT, reason="exists in AWS without ownership tags: adopt it",
                                   fields=fields, error=error)

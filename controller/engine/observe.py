@@ -17,7 +17,7 @@ from controller.aws.session import AwsContext, CallCounter, context_for, verify_
 from controller.errors import ConfigError
 from controller.graph import Graph
 from controller.kinds import REGISTRY
-from controller.kinds.base import Kind, Live, Observation
+from controller.kinds.base import Kind, Live, Observation, prop_paths
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource
 
@@ -40,8 +40,15 @@ def desired(catalog: Catalog, enterprises: list[str]) -> Graph:
         plugins = by_spec.get(r.kind)
         if not plugins:
             raise ConfigError(f"{r.file}:{r.line}: kind {r.kind} cannot be planned yet by this version")
+        tags = catalog.tags_of(r)
+        ignore = prop_paths(REGISTRY.get(r.kind, REGISTRY[plugins[0]]), catalog.ignore_of(r))
         for plugin in plugins:
             for node in REGISTRY[plugin].expand(r, catalog):
+                # the objects of this document (and the ones it makes of its own, an automatic public IP)
+                if node.address == r.address or node.address not in catalog.by_address:
+                    node.ignore = ignore
+                    if REGISTRY[node.kind].tagged:
+                        node.tags = dict(tags)
                 graph.add(node)
     missing = graph.missing_refs()
     if missing:

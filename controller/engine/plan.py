@@ -10,18 +10,20 @@ the fresh changes are exactly the saved ones, and then carries out the fresh pla
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import hashlib
 import json
 import os
 import stat
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from controller import __version__
-from controller.engine.diff import Action, Change, FieldChange, canon, diff
+from controller.engine.diff import Action, Change, FieldChange, canon, diff, is_tag
 from controller.engine.observe import Observed, Session, desired, observe, select_enterprises
 from controller.errors import ConfigError, StaleStateError
 from controller.graph import Graph
@@ -66,6 +68,13 @@ class Plan:
     format_version: str = FORMAT_VERSION
     controller_version: str = __version__
     saved_changes: list[Any] | None = None  # a loaded plan: its changes exactly as the file has them
+    targets: list[str] = field(default_factory=list)  # a partial plan: --target globs ...
+    excludes: list[str] = field(default_factory=list)  # ... and --exclude globs
+    left_out: int = 0  # changes a full plan would have that this partial one does not carry
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.targets or self.excludes)
 
     @property
     def actionable(self) -> list[Change]:
@@ -79,12 +88,17 @@ class Plan:
     def tags_only(self) -> bool:
         """Every change adopts an onboarded object by adding its ownership tags, and nothing else: such a
         plan changes nothing the user described, so `plan` exits 0 (docs/onboarding.md)."""
-        return self.has_changes and all(c.action == Action.ADOPT and all(f.path == "tags" for f in c.fields)
+        return self.has_changes and all(c.action == Action.ADOPT and all(is_tag(f) for f in c.fields)
                                         for c in self.actionable)
 
     def summary(self) -> dict[str, int]:
         counts = Counter(c.action for c in self.changes)
         return {a.value: counts.get(a, 0) for a in Action}
+
+    @property
+    def ignored(self) -> int:
+        """Live differences on ignored paths (metadata.ignore, the Enterprise's spec.ignore)."""
+        return sum(c.ignored for c in self.changes)
 
     @property
     def deletes(self) -> int:
@@ -113,8 +127,13 @@ class Plan:
             "changes": changes,
             "changes_digest": changes_digest(changes),
             "tags_only": self.tags_only,
+            "ignored": self.ignored,
             "cost_hints": self.cost_hints,
             "warnings": self.warnings,
+            "partial": self.partial,
+            "targets": self.targets,
+            "excludes": self.excludes,
+            "left_out": self.left_out,
         }
 
     @classmethod
@@ -151,7 +170,9 @@ class Plan:
                    fingerprint=data["fingerprint"], api_calls=by_op if isinstance(by_op, dict) else {},
                    created_at=data["created_at"], format_version=data["format_version"],
                    controller_version=str(data.get("controller_version", "?")), saved_changes=data["changes"],
-                   warnings=data["warnings"] if isinstance(data.get("warnings"), list) else [])
+                   warnings=data["warnings"] if isinstance(data.get("warnings"), list) else [],
+                   targets=_globs(data, "targets"), excludes=_globs(data, "excludes"),
+                   left_out=data["left_out"] if isinstance(data.get("left_out"), int) else 0)
 
     def save(self, path: Path) -> None:
         """Write the plan to ``path`` atomically (a temporary file renamed over it); raises ConfigError."""
@@ -217,6 +238,8 @@ def check_out_path(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise ConfigError(f"cannot write the plan to {path}: it is a folder (give a file name, e.g. {path}/plan.json)")
+    if path.exists() and not path.is_file():  # a device or a FIFO: never replaced by the atomic rename
+        raise ConfigError(f"cannot write the plan to {path}: it is not a regular file")
     if not parent.exists():
         raise ConfigError(f"cannot write the plan to {path}: folder {parent} does not exist (create it first)")
     if not parent.is_dir():
@@ -257,6 +280,13 @@ def _short(v: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _globs(data: dict[str, Any], key: str) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
+        raise ConfigError(f"field {key!r} is {_json_type(value)}, expected a list of address globs")
+    return list(value)
+
+
 def _change_json(c: Change) -> dict[str, Any]:
     d = asdict(c)
     d["address"] = c.address
@@ -273,21 +303,88 @@ class Planned:
     session: Session
 
 
-def make_plan(specs: Specs, only: str | None = None, parallelism: int = 10, session: Session | None = None
-              ) -> Planned:
+def make_plan(specs: Specs, only: str | None = None, parallelism: int = 10, session: Session | None = None,
+              targets: Sequence[str] = (), excludes: Sequence[str] = ()) -> Planned:
+    """The plan for the enterprises (one, or all); with targets or excludes, a partial one (select())."""
     names = select_enterprises(specs.catalog, only)
     graph = desired(specs.catalog, names)
     session = session or Session.open(specs.catalog, names, parallelism=parallelism)
     observed = observe(session, graph)
     changes = diff(graph, observed)
+    left_out = 0
+    if targets or excludes:
+        full = sum(c.action != "no-op" for c in changes)
+        changes = select(changes, graph, list(targets), list(excludes))
+        left_out = full - sum(c.action != "no-op" for c in changes)
     calls = session.counter.snapshot()
     plan = Plan(changes=changes, enterprises=names, desired_digest=graph.digest(),
-                fingerprint=fingerprint(observed), api_calls=calls, observe_seconds=observed.seconds)
+                fingerprint=fingerprint(observed), api_calls=calls, observe_seconds=observed.seconds,
+                targets=list(targets), excludes=list(excludes), left_out=left_out)
     from controller.pricing.hints import cost_hints
 
     plan.cost_hints = cost_hints(graph, changes)
     plan.warnings = plan_warnings(specs, graph, observed, names)
     return Planned(plan, graph, observed, session)
+
+
+def _addresses(c: Change, graph: Graph) -> list[str]:
+    """What a --target glob is matched against: the change's id, its address without `@region`, and the
+    address of the document it comes from (a VDC's gateways are the VDC's)."""
+    out = [c.id, c.id.split("@")[0]]
+    node = graph.nodes.get(c.id)
+    if node is not None:
+        out.append(node.address)
+    return out
+
+
+def select(changes: list[Change], graph: Graph, targets: list[str], excludes: list[str]) -> list[Change]:
+    """A partial plan: the changes whose address matches a target (all, with none) and no exclude, plus the
+    creates and replacements of what they depend on (a VM's new network), marked `needed_by`. A target that
+    matches nothing is an error (a typo never reads as "nothing to do"). An excluded object that a selected
+    change needs takes that change out too: it could not be applied without it."""
+    def hit(c: Change, globs: list[str]) -> bool:
+        return any(fnmatch.fnmatchcase(a, g) for a in _addresses(c, graph) for g in globs)
+
+    for g in targets:
+        if not any(fnmatch.fnmatchcase(a, g) for c in changes for a in _addresses(c, graph)):
+            raise ConfigError(f"--target {g} matches no object of the plan (addresses look like "
+                              f"enterprise/vdc/Kind/name; `plan --all` lists them)")
+    by_id = {c.id: c for c in changes if "#" not in c.id}
+    chosen = [c for c in changes if (not targets or hit(c, targets)) and not hit(c, excludes)]
+    chosen_ids = {id(c) for c in chosen}
+    keep: dict[int, Change] = {}
+    for c in chosen:
+        needs = _needs(c, graph, by_id)
+        if any(hit(d, excludes) for d in needs):
+            continue
+        keep[id(c)] = c
+        for d in needs:
+            if id(d) not in keep and id(d) not in chosen_ids:
+                d.needed_by = d.needed_by or c.id
+                keep[id(d)] = d
+    return [c for c in changes if id(c) in keep]
+
+
+def _needs(c: Change, graph: Graph, by_id: dict[str, Change]) -> list[Change]:
+    """The creates and replacements a create, update or replacement needs first, transitively; for a
+    replacement also the replacements it forces on the objects in it (the VMs of a replaced network)."""
+    if c.action not in ("create", "update", "replace", "adopt") or c.id not in graph.nodes:
+        return []
+    out: list[Change] = []
+    if c.action == "replace":
+        out += [d for d in by_id.values() if d.action == "replace" and d.id != c.id and d.id in graph.nodes
+                and any(f.forces_replacement and f.after == f"→{c.id}" for f in d.fields)]
+    todo, seen = list(graph.nodes[c.id].deps), {c.id}
+    while todo:
+        dep = todo.pop()
+        if dep in seen:
+            continue
+        seen.add(dep)
+        d = by_id.get(dep)
+        if d is not None and d.action in ("create", "replace") and dep in graph.nodes:
+            out.append(d)
+            todo.extend(graph.nodes[dep].deps)
+    return out
 
 
 def plan_warnings(specs: Specs, graph: Graph, observed: Observed, names: list[str]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from controller.errors import ResourceError
 from controller.graph import Node
 from controller.spec.catalog import Catalog
 from controller.spec.models import Resource
+from controller.spec.tags import managed_keys_tags
 
 __all__ = ["MANAGED_BY", "TAG_ADDRESS", "TAG_ENTERPRISE", "TAG_MANAGED_BY", "TAG_PROTECT", "AwsFacts", "Kind", "Live",
            "Observation", "Op", "REGISTRY", "client_token", "ownership_tags", "register", "set_by_user", "tag_list",
@@ -70,7 +72,10 @@ class Live:
 
 
 def ownership_tags(node: Node) -> dict[str, str]:
-    tags = {TAG_ADDRESS: node.id, TAG_ENTERPRISE: node.enterprise, TAG_MANAGED_BY: MANAGED_BY, "Name": node.name}
+    """Every tag the controller sets on the object of a node: your tags (defaultTags and metadata.tags), the
+    `controller:tags` list of their keys (docs/tags.md), then the ownership tags."""
+    tags = {**node.tags, **managed_keys_tags(node.tags),
+            TAG_ADDRESS: node.id, TAG_ENTERPRISE: node.enterprise, TAG_MANAGED_BY: MANAGED_BY, "Name": node.name}
     if node.protect:
         tags[TAG_PROTECT] = "true"
     return tags
@@ -172,6 +177,12 @@ class Kind:
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     # The AWS object types this kind manages or reads, as data; the first is its own (retag, tags at creation).
     facts: ClassVar[tuple[AwsFacts, ...]] = ()
+    # Whether its objects carry tags of their own (rules of a group, attachments and AMIs do not).
+    tagged: ClassVar[bool] = True
+    # Ignore paths (docs/tags.md): spec paths (YAML names, [*] for an index) whose prop has another name
+    # or shape, e.g. {"hardwareProfile": "instanceType"} (several props: a tuple); any other spec path names
+    # the prop of the same name.
+    ignore_props: ClassVar[dict[str, str | tuple[str, ...]]] = {}
 
     @property
     def scope(self) -> Scope:
@@ -216,7 +227,12 @@ class Kind:
         assert op.live is not None
         if op.live.derived:
             raise ResourceError(op.address, "tag", "NotTaggable", f"{self.name} has no tags of its own")
-        op.retag(self.facts_of(op.live), self.tag_target(op), tags)
+        facts = self.facts_of(op.live)
+        op.retag(facts, self.tag_target(op), tags)
+        # the parts that carry the object's tags (a VM's root volume and nics, a NAT gateway's own Elastic
+        # IP, an ALB's target groups, a VPN's gateways), in the same tag style
+        for part in op.live.attrs.get("tagged_parts") or ():
+            op.retag(facts, part, tags)
 
     def tags_at_create(self, node: Node, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The kwargs of this kind's create call that tag the new object (see `tags_at_create`)."""
@@ -252,6 +268,30 @@ class Kind:
             source=f"{r.file}:{r.line}", extra_deps=tuple(extra_deps),
             adopt=r.metadata.aws_id if kind == r.kind else None,
         )
+
+
+def prop_paths(kind: Kind, paths: Iterable[str]) -> tuple[str, ...]:
+    """Ignore paths of a document (spec.X, tags.K) as paths over its nodes' props (tags.K unchanged)."""
+    out = []
+    for path in paths:
+        if path.startswith("tags."):
+            out.append(path)
+            continue
+        rest = path.removeprefix("spec.")
+        for src, dst in kind.ignore_props.items():
+            pattern = re.escape(src).replace(r"\[\*\]", r"\[(\d+|\*)\]")
+            m = re.match(f"^{pattern}(?P<rest>([.\\[].*)?)$", rest)
+            if m:
+                indices = list(m.groups()[:-2])
+                for one in (dst,) if isinstance(dst, str) else dst:
+                    pieces = one.split("[*]")
+                    target = pieces[0] + "".join(f"[{indices[i] if i < len(indices) else '*'}]{p}"
+                                                 for i, p in enumerate(pieces[1:]))
+                    out.append(target + m.group("rest"))
+                break
+        else:
+            out.append(rest)
+    return tuple(dict.fromkeys(out))
 
 
 def set_by_user(spec: Any, *fields: str) -> list[str]:

@@ -89,6 +89,7 @@ class Database(Kind):
     force_new = frozenset({"engine", "identifier", "masterUsername", "vpc"})
     set_fields = frozenset({"subnets"})
     facts = (DB_INSTANCES, DB_SUBNET_GROUPS)
+    ignore_props = {"networks": "subnets"}
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
         vdc = catalog.vdc_required(r)

@@ -265,6 +265,7 @@ class DnsZone(Kind):
 @register
 class DnsRecord(Kind):
     name = "DnsRecord"
+    tagged = False  # Route 53 records have no tags (their owner TXT says whose they are)
     spec_kinds = ("DnsRecord",)
     force_new = frozenset({"zone", "name", "type"})
     set_fields = frozenset({"values"})

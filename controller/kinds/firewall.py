@@ -147,6 +147,7 @@ class Firewall(Kind):
 @register
 class FirewallRules(Kind):
     name = "FirewallRules"
+    tagged = False
     set_fields = frozenset({"ingress", "egress"})
     facts = (SECURITY_GROUPS,)  # the group's rules: no tags of their own (derived)
 

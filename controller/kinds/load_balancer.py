@@ -118,6 +118,7 @@ class LoadBalancer(Kind):
     spec_kinds = ("LoadBalancer",)
     force_new = frozenset({"type", "name", "internal"})
     set_fields = frozenset({"subnets", "listeners", "members"})
+    ignore_props = {"networks": "subnets"}
     facts = (LB_V2, LB_CLASSIC, TARGET_GROUPS)
 
     # -- desired ---------------------------------------------------------------------------------
@@ -215,7 +216,9 @@ class LoadBalancer(Kind):
                             attrs={"dnsName": lb.get("DNSName"), "zoneId": lb.get("CanonicalHostedZoneId"),
                                    "arn": arn, "listeners": listeners,
                                    "targetGroups": {str(g["Port"]): g["TargetGroupArn"] for g in tgs},
-                                   "targets": targets}))
+                                   "targets": targets,
+                                   # the target groups carry the load balancer's tags (retag sets both)
+                                   "tagged_parts": sorted(g["TargetGroupArn"] for g in tgs)}))
         return out
 
     @staticmethod

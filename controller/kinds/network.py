@@ -22,6 +22,7 @@ class PrivateNetwork(Kind):
     name = "PrivateNetwork"
     spec_kinds = ("PrivateNetwork",)
     force_new = frozenset({"vpc", "cidr", "availabilityZone"})
+    ignore_props = {"internetGateway": ("routeTable", "mapPublicIp")}
     facts = (SUBNETS, ROUTE_TABLES)
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:

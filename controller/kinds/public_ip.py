@@ -166,6 +166,7 @@ class PublicIp(Kind):
 @register
 class PublicIpAssociation(Kind):
     name = "PublicIpAssociation"
+    tagged = False
     facts = (ADDRESSES,)  # the Elastic IP's association: no tags of its own (derived)
 
     def observe(self, obs: Observation) -> list[Live]:

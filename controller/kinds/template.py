@@ -24,6 +24,7 @@ IMAGES = AwsFacts("ec2", "describe_images", "Images", "ImageId", tag_style.EC2, 
 @register
 class Template(Kind):
     name = "Template"
+    tagged = False
     spec_kinds = ("Template",)
     force_new = frozenset({"ami"})
     facts = (IMAGES,)

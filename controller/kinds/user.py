@@ -50,6 +50,7 @@ class User(Kind):
     name = "User"
     spec_kinds = ("User",)
     force_new = frozenset({"publicKey"})
+    ignore_props = {"sshPublicKey": "publicKey"}
     facts = (KEY_PAIRS,)
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:

@@ -17,6 +17,7 @@ from typing import Any
 from controller.aws import tags as tag_style
 from controller.graph import Node, Ref
 from controller.kinds.base import (
+    TAG_ADDRESS,
     AwsFacts,
     Kind,
     Live,
@@ -31,6 +32,7 @@ from controller.kinds.base import (
 from controller.kinds.public_ip import ADDRESSES
 from controller.spec.catalog import Catalog, vdc_zone
 from controller.spec.models import Resource, address_of
+from controller.spec.tags import managed_keys
 
 DEFAULT_ROUTE = "0.0.0.0/0"
 
@@ -77,6 +79,7 @@ class VirtualDatacenter(Kind):
     spec_kinds = ("VirtualDatacenter",)
     force_new = frozenset({"cidr"})
     set_fields = frozenset({"secondaryCidrs"})
+    ignore_props = {"addressRange": "cidr", "addressRanges": "secondaryCidrs"}
     facts = (VPCS,)
 
     def expand(self, r: Resource, catalog: Catalog) -> list[Node]:
@@ -294,7 +297,8 @@ class RouteTable(Kind):
         ec2 = op.client()
         if op.live.props.get("main"):  # never delete the VPC's main table: hand it back
             self._set_routes(op, op.live.aws_id, op.live.props["routes"], [])
-            op.retag(ROUTE_TABLES, op.live.aws_id, {k: None for k in op.live.tags if k.startswith("controller:")})
+            op.retag(ROUTE_TABLES, op.live.aws_id, {k: None for k in op.live.tags
+                                                    if k.startswith("controller:") or k in managed_keys(op.live.tags)})
             return
         for assoc in (op.live.attrs.get("associations") or {}).values():
             op.call("disassociate route table", ec2.disassociate_route_table, AssociationId=assoc,
@@ -324,9 +328,14 @@ class NatGateway(Kind):
             if n.get("State") in ("deleted", "deleting", "failed"):
                 continue
             allocs = [a.get("AllocationId") for a in n.get("NatGatewayAddresses", [])]
+            address = tags_of(n).get(TAG_ADDRESS)
+            # its own Elastic IP carries its tags (a reused PublicIp has a document of its own)
+            own_eips = [a["AllocationId"] for a in obs.owned(ADDRESSES)
+                        if address and tags_of(a).get(TAG_ADDRESS) == address]
             live = self.live_from(self.name, n, n["NatGatewayId"],
                                   {"subnet": n.get("SubnetId"), "allocation": allocs[0] if allocs else None},
-                                  refs=[n.get("SubnetId", ""), n.get("VpcId", "")], state=n.get("State"))
+                                  refs=[n.get("SubnetId", ""), n.get("VpcId", "")], state=n.get("State"),
+                                  tagged_parts=own_eips)
             if live:
                 out.append(live)
         return out

@@ -70,6 +70,8 @@ class VirtualMachine(Kind):
     spec_kinds = ("VirtualMachine",)
     force_new = frozenset({"ami", "nics", "keyName", "bootDisk", "userData"})
     secret_fields = frozenset({"userData"})
+    ignore_props = {"hardwareProfile": "instanceType", "sshKey": "keyName", "template": "ami",
+                    "nics[*].secondaryIps": "secondaryIps[*]"}
     facts = (INSTANCES, VOLUMES)  # the instance, and its boot disk
 
     # -- desired ---------------------------------------------------------------------------------
@@ -189,7 +191,9 @@ class VirtualMachine(Kind):
             "state": VirtualMachine.state_of(inst),
         }
         attrs = {"enis": [n["NetworkInterfaceId"] for n in enis],
-                 "privateIps": [n.get("PrivateIpAddress") for n in enis], "publicIp": inst.get("PublicIpAddress")}
+                 "privateIps": [n.get("PrivateIpAddress") for n in enis], "publicIp": inst.get("PublicIpAddress"),
+                 # the root volume and the nics carry the instance's tags: a retag sets them on all
+                 "tagged_parts": [n["NetworkInterfaceId"] for n in enis] + ([disk["VolumeId"]] if disk else [])}
         refs = [n.get("SubnetId") for n in enis] + groups
         return props, attrs, [r for r in dict.fromkeys(refs) if r]
 
@@ -206,7 +210,8 @@ class VirtualMachine(Kind):
             "ClientToken": client_token(node, op.props),
             # the instance, and the boot disk made with it (one TagSpecifications entry each)
             "TagSpecifications": [*self.tags_at_create(node, extra)["TagSpecifications"],
-                                  *tags_at_create(node, VOLUMES)["TagSpecifications"]],
+                                  *tags_at_create(node, VOLUMES)["TagSpecifications"],
+                                  tag_style.Ec2Tags.spec("network-interface", ownership_tags(node))],
         }
         if p.get("keyName"):
             kw["KeyName"] = p["keyName"]
@@ -233,6 +238,10 @@ class VirtualMachine(Kind):
         iid = inst["InstanceId"]
         enis = self.nics_of(inst)
         eni_ids = [n["NetworkInterfaceId"] for n in enis]
+        untagged = [n["NetworkInterfaceId"] for n in enis
+                    if {"Key": TAG_ADDRESS, "Value": node.id} not in (n.get("TagSet") or [])]
+        for eni in untagged:  # AWS tags them from TagSpecifications; an endpoint that did not (moto) gets them now
+            tag_style.EC2.write(op.call, ec2, self.facts[0], eni, ownership_tags(node), ())
         live = Live(id=node.id, kind=self.name, aws_id=iid, tags=tags,
                     props={**p, "secondaryIps": [[] for _ in nics], "state": "deployed"},
                     attrs={"enis": eni_ids, "privateIps": [n.get("PrivateIpAddress") for n in enis],

@@ -254,6 +254,7 @@ def _detach(op: Op, volume_id: str, instance_id: str, device: str | None) -> Non
 @register
 class VolumeAttachment(Kind):
     name = "VolumeAttachment"
+    tagged = False
     force_new = frozenset({"instance", "volume"})
     facts = (VOLUMES,)  # the volume's attachment: no tags of its own (derived)
 

@@ -107,7 +107,8 @@ class Vpn(Kind):
             props = {"vpc": vpc, "remoteAddress": cgw.get("IpAddress") if cgw else None,
                      "bgpAsn": int(cgw["BgpAsn"]) if cgw and cgw.get("BgpAsn") else None, "staticRoutes": routes}
             live = self.live_from(self.name, c, c["VpnConnectionId"], props, refs=[vpc or ""],
-                                  vgw=c.get("VpnGatewayId"), cgw=c.get("CustomerGatewayId"), vpcId=vpc)
+                                  vgw=c.get("VpnGatewayId"), cgw=c.get("CustomerGatewayId"), vpcId=vpc,
+                                  tagged_parts=[g for g in (c.get("VpnGatewayId"), c.get("CustomerGatewayId")) if g])
             if live:
                 out.append(live)
         # gateways of a VPN whose connection is gone: adopted by a create, or deleted with the document

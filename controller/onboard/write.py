@@ -25,6 +25,7 @@ from controller.kinds.vm import VirtualMachine
 from controller.kinds.volume import decode_volume
 from controller.onboard.read import Estate
 from controller.spec.models import DB_ENGINES
+from controller.spec.tags import check_key, check_value
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ALL_OUT = [("all", "all", "0.0.0.0/0")]
@@ -73,13 +74,29 @@ class Onboarded:
     counts: Counter[str] = field(default_factory=Counter)
 
 
+def user_tags(obj: dict[str, Any]) -> dict[str, str]:
+    """The tags of an AWS object that are a user's (metadata.tags): not AWS's, not ours, not the Name, and
+    only what a document may hold (AWS's other services accept fewer characters than EC2)."""
+    out = {}
+    for k, v in tags_of(obj).items():
+        try:
+            out[check_key(k)] = check_value(v)
+        except ValueError:
+            continue
+    return out
+
+
 def doc(kind: str, name: str, enterprise: str, spec: dict[str, Any], vdc: str | None = None,
-        aws_id: str | None = None) -> dict[str, Any]:
+        aws_id: str | None = None, obj: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A document; `obj`: the AWS object whose user tags go into metadata.tags."""
     meta: dict[str, Any] = {"name": name, "enterprise": enterprise}
     if vdc:
         meta["vdc"] = vdc
     if aws_id:
         meta["awsId"] = aws_id
+    tags = user_tags(obj) if obj is not None else {}
+    if tags:
+        meta["tags"] = tags
     return {"apiVersion": "controller/v1", "kind": kind, "metadata": meta, "spec": spec}
 
 
@@ -143,7 +160,7 @@ class Writer:
             self.users[key] = name
             self.region_docs.append(Doc("User", name, [label(kp, kp["KeyPairId"])], doc(
                 "User", name, self.ent, {"sshPublicKey": normalize_key(kp["PublicKey"])},
-                aws_id=kp["KeyPairId"]), (0, name)))
+                aws_id=kp["KeyPairId"], obj=kp), (0, name)))
             self.out.counts["User"] += 1
 
     def region_level(self) -> None:
@@ -155,7 +172,7 @@ class Writer:
             name = vol_names.get(tags_of(v).get("Name"), v["VolumeId"])
             spec = {"region": est.region, **self._volume_spec(v)}
             self.region_docs.append(Doc("Volume", name, [label(v, v["VolumeId"]) + ", not attached"],
-                                        doc("Volume", name, self.ent, spec, aws_id=v["VolumeId"]), (1, name)))
+                                        doc("Volume", name, self.ent, spec, aws_id=v["VolumeId"], obj=v), (1, name)))
             self.out.counts["Volume"] += 1
         ip_names = self.region_names.setdefault("PublicIp", Names())
         for a in sorted(est.addresses, key=lambda a: a.get("PublicIp", "")):
@@ -166,7 +183,7 @@ class Writer:
                                                                  "not associated"],
                                         doc("PublicIp", name, self.ent, {"region": est.region,
                                                                          "address": a["PublicIp"]},
-                                            aws_id=a["AllocationId"]), (2, name)))
+                                            aws_id=a["AllocationId"], obj=a), (2, name)))
             self.out.counts["PublicIp"] += 1
         if self.region_docs:
             self.out.files[f"{self.ent}/region-{est.region}.yaml"] = sorted(self.region_docs, key=lambda d: d.sort)
@@ -229,7 +246,7 @@ class Writer:
                     comment.append(self.warn(s["SubnetId"], "public subnet without MapPublicIpOnLaunch: the first "
                                                             "apply turns it on"))
                 docs.append(Doc("PrivateNetwork", name, comment,
-                                doc("PrivateNetwork", name, self.ent, spec, vdc, s["SubnetId"]),
+                                doc("PrivateNetwork", name, self.ent, spec, vdc, s["SubnetId"], obj=s),
                                 (1, ipaddress.IPv4Network(s["CidrBlock"]))))
                 self.out.counts["PrivateNetwork"] += 1
         if public and igw:
@@ -264,7 +281,7 @@ class Writer:
             spec["defaultFirewall"] = fw_of[default_group["GroupId"]]
         spec["onboard"] = {"vpcId": vid, **({"parts": dict(sorted(parts.items()))} if parts else {})}
         docs.append(Doc("VirtualDatacenter", vdc, [label(vpc, vid), *notes],
-                        doc("VirtualDatacenter", vdc, self.ent, spec), (0,)))
+                        doc("VirtualDatacenter", vdc, self.ent, spec, obj=vpc), (0,)))
         self.out.counts["VirtualDatacenter"] += 1
         for g in groups:
             docs.append(self._firewall(g, fw_of[g["GroupId"]], fw_of, vdc))
@@ -325,7 +342,7 @@ class Writer:
             elif sorted(atoms) != ALL_OUT:
                 spec["egress"] = rules
         self.out.counts["Firewall"] += 1
-        return Doc("Firewall", name, comment, doc("Firewall", name, self.ent, spec, vdc, g["GroupId"]), (2, name))
+        return Doc("Firewall", name, comment, doc("Firewall", name, self.ent, spec, vdc, g["GroupId"], obj=g), (2, name))
 
     def _vms(self, vid: str, vdc: str, net_names: dict[str, str], fw_of: dict[str, str]) -> list[Doc]:
         est = self.est
@@ -356,7 +373,8 @@ class Writer:
                         continue
                     pname = ip_names.get(tags_of(a).get("Name"), a["AllocationId"])
                     docs.append(Doc("PublicIp", pname, [label(a, a["AllocationId"]) + f" {a['PublicIp']}, on {name}"],
-                                    doc("PublicIp", pname, self.ent, {"address": a["PublicIp"]}, vdc, a["AllocationId"]),
+                                    doc("PublicIp", pname, self.ent, {"address": a["PublicIp"]}, vdc, a["AllocationId"],
+                                        obj=a),
                                     (4, pname)))
                     self.out.counts["PublicIp"] += 1
                     if a.get("PrivateIpAddress") in (None, primary) and "publicIp" in nic:
@@ -393,12 +411,12 @@ class Writer:
                 if m["Ebs"].get("DeleteOnTermination"):
                     vspec["deleteOnTermination"] = True
                 docs.append(Doc("Volume", vname, [label(v, v["VolumeId"]) + f", on {name} at {m['DeviceName']}"],
-                                doc("Volume", vname, self.ent, vspec, vdc, v["VolumeId"]), (3, vname)))
+                                doc("Volume", vname, self.ent, vspec, vdc, v["VolumeId"], obj=v), (3, vname)))
                 self.out.counts["Volume"] += 1
                 vols.append(vname)
             if vols:
                 spec["volumes"] = vols
-            docs.append(Doc("VirtualMachine", name, comment, doc("VirtualMachine", name, self.ent, spec, vdc, iid),
+            docs.append(Doc("VirtualMachine", name, comment, doc("VirtualMachine", name, self.ent, spec, vdc, iid, obj=inst),
                             (5, name)))
             self.out.counts["VirtualMachine"] += 1
         return docs
@@ -440,7 +458,7 @@ class Writer:
             if not d.get("MasterUserSecret"):
                 comment.append(self.warn(where, "its master password is not managed by AWS: the controller never "
                                                 "reads or changes it"))
-            body = doc("Database", names.get(ident, ident), self.ent, spec, vdc, ident)
+            body = doc("Database", names.get(ident, ident), self.ent, spec, vdc, ident, obj=d)
             if d.get("DeletionProtection"):
                 body["metadata"]["protect"] = True
             docs.append(Doc("Database", body["metadata"]["name"], comment, body, (4, ident)))

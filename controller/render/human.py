@@ -67,13 +67,21 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
     calls = sum(plan.api_calls.values())
     con.print(f"Plan for {', '.join(plan.enterprises) or 'no enterprise'} "
               f"(observed in {plan.observe_seconds:.2f} s with {calls} AWS API calls)")
+    if plan.partial:
+        con.print(f"[bold yellow]This plan is partial[/] ({escape(_selection(plan))}): {plan.left_out} other "
+                  f"change{'s' * (plan.left_out != 1)} a full plan would make {'is' if plan.left_out == 1 else 'are'} "
+                  "left out, and apply will not make them.")
     con.print()
     for ch in plan.changes:
         if ch.action == "no-op" and not verbose:
             continue
         style = STYLE[ch.action]
         aws = f" ({ch.aws_id})" if ch.aws_id and ch.action != "create" else ""
-        con.print(f"  [{style}]{SYMBOLS[ch.action]:>3} {escape(ch.address)}[/]{escape(aws)}  [dim]# {escape(ch.reason)}[/]")
+        ignored = f"; {ch.ignored} ignored difference{'s' * (ch.ignored != 1)}" if ch.ignored and verbose else ""
+        if ch.needed_by:
+            ignored += f"; not targeted: {ch.needed_by} needs it"
+        con.print(f"  [{style}]{SYMBOLS[ch.action]:>3} {escape(ch.address)}[/]{escape(aws)}  "
+                  f"[dim]# {escape(ch.reason)}{ignored}[/]")
         for line in _field_lines(ch):
             con.print(line)
         if ch.protected and ch.action in ("delete", "replace"):
@@ -83,6 +91,10 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
             con.print(f"      [bold red]! {escape(ch.error)}[/]")
     render_warnings(plan, con)
     s = plan.summary()
+    if plan.ignored:
+        con.print(f"[dim]Ignored: {plan.ignored} live difference{'s' * (plan.ignored != 1)} on ignored fields "
+                  f"(metadata.ignore, spec.ignore): not shown, never corrected"
+                  f"{'' if verbose else '; --all lists them per object'}.[/]")
     if not plan.has_changes:
         con.print(f"No changes. {s['no-op']} objects up to date.")
         return
@@ -96,6 +108,10 @@ def render_plan(plan: Plan, con: Console | None = None, verbose: bool = False) -
               f"{s['delete']} to delete" + (f", {s['adopt']} to adopt" if s["adopt"] else "")
               + f". {s['no-op']} unchanged.")
     render_cost_hints(plan, con)
+
+
+def _selection(plan: Plan) -> str:
+    return " ".join([*(f"--target {t}" for t in plan.targets), *(f"--exclude {e}" for e in plan.excludes)])
 
 
 def render_warnings(plan: Plan, con: Console) -> None:

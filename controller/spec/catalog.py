@@ -32,7 +32,8 @@ def implied_networks(vdc: Resource) -> list[Resource]:
     spec: VirtualDatacenterSpec = vdc.spec
     net = spec.network
     zone = net.availability_zone or vdc_zone(spec)
-    meta = {"enterprise": vdc.metadata.enterprise, "vdc": vdc.metadata.name, "protect": vdc.metadata.protect}
+    meta = {"enterprise": vdc.metadata.enterprise, "vdc": vdc.metadata.name, "protect": vdc.metadata.protect,
+            "tags": vdc.metadata.tags, "ignore": [p for p in vdc.metadata.ignore if p.startswith("tags.")]}
     out: list[Resource] = []
     if net.type == "default":
         rng = ipaddress.IPv4Network(spec.address_range)
@@ -125,6 +126,18 @@ class Catalog:
 
     def public_ip(self, enterprise: str | None, vdc: str | None, name: str) -> Resource | None:
         return self.get("PublicIp", name, enterprise, vdc) or self.get("PublicIp", name, enterprise, None)
+
+    def tags_of(self, r: Resource) -> dict[str, str]:
+        """Your tags on the AWS objects of a document: the enterprise's defaultTags, then its own (they win)."""
+        ent = self.get("Enterprise", r.enterprise, None)
+        defaults = ent.spec.default_tags if ent is not None and r.kind != "Enterprise" else {}
+        return {**defaults, **r.metadata.tags}
+
+    def ignore_of(self, r: Resource) -> list[str]:
+        """The ignore paths of a document: its own, then the enterprise's for its kind."""
+        ent = self.get("Enterprise", r.enterprise, None)
+        rules = ent.spec.ignore if ent is not None and r.kind != "Enterprise" else []
+        return [*r.metadata.ignore, *(p for rule in rules if rule.kind == r.kind for p in rule.paths)]
 
     def template_ami(self, vm: Resource) -> str | None:
         t = vm.spec.template

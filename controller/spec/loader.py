@@ -56,6 +56,7 @@ class Document:
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # one spec file
 MAX_TREE_BYTES = 256 * 1024 * 1024  # every spec file of a tree together
+MAX_FILES = 20_000  # spec files in a tree
 MAX_DEPTH = 64  # nesting of mappings and lists in one document
 MAX_NODES = 100_000  # nodes in one file, every alias counted as the nodes it stands for
 SLOW_PARSE_BYTES = 512 * 1024  # a syntax error in a smaller file is parsed again for a clearer message
@@ -535,6 +536,10 @@ def scan(specs_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
             elif is_yaml and target not in seen:
                 seen.add(target)
                 found.append(path)
+                if len(found) > MAX_FILES:
+                    diags.append(Diagnostic(_display(specs_dir), 0, 0, f"more than {MAX_FILES:,} spec files: the tree "
+                                            "is not read further", fix="check --specs"))
+                    return found[:MAX_FILES], diags
         stack.extend(reversed(subdirs))
     return found, diags
 

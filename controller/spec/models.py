@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from controller.spec.tags import check_key, check_value
+
 API_VERSION = "controller/v1"
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
@@ -31,6 +33,11 @@ Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0
 # Also an RDS instance identifier (a Database) and a Route 53 hosted zone id (Z..., a DnsZone).
 AwsId = Annotated[str, StringConstraints(pattern=r"^([a-z]+-[0-9a-f]{8,17}|[a-z][a-z0-9-]{0,62}|[A-Z0-9]{8,32})$")]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+# Your own tags (controller/spec/tags.py has AWS's limits); ignore paths (controller/spec/paths.py).
+TagKey = Annotated[str, AfterValidator(check_key)]
+TagValue = Annotated[str, AfterValidator(check_value)]
+Tags = dict[TagKey, TagValue]
+IgnorePath = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 
 # A literal AWS access key id (AKIA... long-lived, ASIA... temporary).
 ACCESS_KEY_RE = re.compile(r"\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}\b")
@@ -103,6 +110,11 @@ class Metadata(Model):
     aws_id: AwsId | None = Field(default=None, description=(
         "the AWS object this document was onboarded from (`controller onboard` writes it): while no object "
         "carries this document's ownership tags, the untagged object with this id is adopted by the next apply"))
+    tags: Tags = Field(default={}, description=(
+        "your own tags on every AWS object of this document (they win over the enterprise's defaultTags)"))
+    ignore: list[IgnorePath] = Field(default=[], description=(
+        "fields whose live value is neither compared nor corrected: spec.FIELD, spec.LIST[0].FIELD, tags.KEY; "
+        "`*` globs"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,6 +205,13 @@ class Policies(Model):
     suspend: bool = False
 
 
+class IgnoreRule(Model):
+    """Paths ignored on every document of one kind of this enterprise."""
+
+    kind: str
+    paths: Annotated[list[IgnorePath], Field(min_length=1)]
+
+
 class EnterpriseSpec(Model):
     provider: Literal["aws", "aws-cn", "aws-us-gov"] = "aws"
     account: Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")] | None = None
@@ -205,6 +224,8 @@ class EnterpriseSpec(Model):
     billing: Billing | None = None
     budgets: list[Budget] = []
     policies: Policies = Policies()
+    default_tags: Tags = Field(default={}, description="tags on every AWS object of the enterprise")
+    ignore: list[IgnoreRule] = []
 
 
 # --------------------------------------------------------------------------------------------
@@ -609,6 +630,9 @@ class KindInfo(BaseModel):
     spec: type[Model]
     enterprise: bool  # metadata.enterprise required
     vdc: Literal["required", "optional", "forbidden"]
+    # no AWS object that takes tags (an AMI the controller does not own, a Route 53 record): metadata.tags is
+    # an error rather than a silent no-op
+    tags: bool = True
 
 
 KINDS: dict[str, KindInfo] = {
@@ -622,12 +646,12 @@ KINDS: dict[str, KindInfo] = {
         KindInfo(name="Volume", spec=VolumeSpec, enterprise=True, vdc="optional"),
         KindInfo(name="PublicIp", spec=PublicIpSpec, enterprise=True, vdc="optional"),
         KindInfo(name="User", spec=UserSpec, enterprise=True, vdc="forbidden"),
-        KindInfo(name="Template", spec=TemplateSpec, enterprise=True, vdc="forbidden"),
+        KindInfo(name="Template", spec=TemplateSpec, enterprise=True, vdc="forbidden", tags=False),
         KindInfo(name="LoadBalancer", spec=LoadBalancerSpec, enterprise=True, vdc="required"),
         KindInfo(name="Vpn", spec=VpnSpec, enterprise=True, vdc="required"),
         KindInfo(name="Database", spec=DatabaseSpec, enterprise=True, vdc="required"),
         KindInfo(name="DnsZone", spec=DnsZoneSpec, enterprise=True, vdc="forbidden"),
-        KindInfo(name="DnsRecord", spec=DnsRecordSpec, enterprise=True, vdc="forbidden"),
+        KindInfo(name="DnsRecord", spec=DnsRecordSpec, enterprise=True, vdc="forbidden", tags=False),
     ]
 }
 

@@ -366,11 +366,51 @@ class Validator:
             if rules is not None:
                 rules(self, r)
             self.check_secrets(r)
+            self.check_tags(r)
         self.check_networks()
         self.check_addresses()
         self.check_attachments()
         self.check_quotas()
         self.check_accounts()
+
+    def check_tags(self, r: Resource) -> None:
+        """Your tags fit AWS's 50 per object (with the controller's own); ignore paths name real fields."""
+        from controller.spec import paths
+        from controller.spec.tags import MAX_TAGS, controller_tag_count
+
+        for i, path in enumerate(r.metadata.ignore):
+            why = paths.problem(path, KINDS[r.kind].spec)
+            if why:
+                self.error(r, ("metadata", "ignore", i), why, "a typo here would hide drift: fix or remove the path")
+        if r.kind == "Enterprise":
+            if r.metadata.tags:
+                self.error(r, ("metadata", "tags"), "an Enterprise has no AWS object of its own to tag",
+                           "put the tags every object of the enterprise gets in spec.defaultTags")
+            for i, rule in enumerate(r.spec.ignore):
+                if rule.kind not in KINDS or rule.kind == "Enterprise":
+                    close = difflib.get_close_matches(rule.kind, list(KINDS)[1:], n=1)
+                    self.error(r, ("spec", "ignore", i, "kind"), f"unknown kind {rule.kind!r} in spec.ignore",
+                               f"did you mean {close[0]!r}?" if close else f"one of: {', '.join(list(KINDS)[1:])}")
+                    continue
+                for j, path in enumerate(rule.paths):
+                    why = paths.problem(path, KINDS[rule.kind].spec)
+                    if why:
+                        self.error(r, ("spec", "ignore", i, "paths", j), f"{rule.kind}: {why}",
+                                   "a typo here would hide drift: fix or remove the path")
+            return
+        if not KINDS[r.kind].tags:
+            if r.metadata.tags:
+                self.error(r, ("metadata", "tags"), f"a {r.kind} has no AWS object that takes tags",
+                           "remove metadata.tags (the enterprise's defaultTags do not apply to it either)")
+            return
+        tags = self.catalog.tags_of(r)
+        extra = 1 if getattr(r.spec, "user_data", None) is not None else 0  # the user-data digest tag
+        own = controller_tag_count(tags, r.metadata.protect, extra)
+        if len(tags) + own > MAX_TAGS:
+            where = ("metadata", "tags") if r.metadata.tags else ("metadata",)
+            self.error(r, where, f"{r.address} would carry {len(tags) + own} tags ({len(tags)} yours, with the "
+                       f"enterprise's defaultTags, and {own} of the controller's): AWS allows {MAX_TAGS} per object",
+                       f"remove at least {len(tags) + own - MAX_TAGS} of your tags")
 
     def check_unique(self) -> None:
         seen: dict[str, Resource] = {}

@@ -29,7 +29,7 @@ from tests.bench.bench_validate import generate
 from tests.helpers import enterprise_doc, write_specs
 
 RESULTS = Path(__file__).parent / "results" / "catalog.txt"
-RUNS = 5
+RUNS = 7
 MAX_SLOWDOWN = 0.10
 
 
@@ -50,10 +50,12 @@ def pages_needed(ec2: object) -> dict[str, int]:
     return out
 
 
-def timed_validate(root: Path) -> float:
-    t0 = time.perf_counter()
+def timed_validate(root: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of one in-process load + validate. The comparison is on CPU time: on a shared
+    machine, other work inflates wall time by far more than the 10 % measured here."""
+    t0, c0 = time.perf_counter(), time.process_time()
     load_specs(root)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def main() -> int:
@@ -101,16 +103,18 @@ def main() -> int:
             path.write_text(text)
             specs_obj = load_specs(root)
             note = specs_obj.hardware_note()
-        best_ratio = min(with_cat) / min(without) - 1
-        median_ratio = statistics.median(with_cat) / statistics.median(without) - 1
-        ok = ok and best_ratio <= MAX_SLOWDOWN
+        cpu_with, cpu_without = [c for _, c in with_cat], [c for _, c in without]
+        ratio = statistics.median(cpu_with) / statistics.median(cpu_without) - 1
+        best_ratio = min(cpu_with) / min(cpu_without) - 1
+        ok = ok and ratio <= MAX_SLOWDOWN
         lines += [
-            f"validate {documents} documents, {RUNS} runs each, alternating: built-in table best "
-            f"{min(without):.2f} s / median {statistics.median(without):.2f} s; with the catalogue "
-            f"({len(text) // 1024} KiB, {len(profiles)} profiles) best {min(with_cat):.2f} s / median "
-            f"{statistics.median(with_cat):.2f} s",
-            f"  slowdown: {best_ratio * 100:+.1f} % best, {median_ratio * 100:+.1f} % median "
-            f"(target <= {MAX_SLOWDOWN * 100:.0f} %: {'ok' if best_ratio <= MAX_SLOWDOWN else 'MISSED'}); {note}",
+            f"validate {documents} documents, {RUNS} runs each, alternating, CPU seconds (wall in brackets): "
+            f"built-in table best {min(cpu_without):.2f} s / median {statistics.median(cpu_without):.2f} s "
+            f"[{statistics.median(w for w, _ in without):.2f} s]; with the catalogue ({len(text) // 1024} KiB, "
+            f"{len(profiles)} profiles) best {min(cpu_with):.2f} s / median {statistics.median(cpu_with):.2f} s "
+            f"[{statistics.median(w for w, _ in with_cat):.2f} s]",
+            f"  slowdown: {ratio * 100:+.1f} % median, {best_ratio * 100:+.1f} % best "
+            f"(target <= {MAX_SLOWDOWN * 100:.0f} %: {'ok' if ratio <= MAX_SLOWDOWN else 'MISSED'}); {note}",
             f"load average when done: {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
         ]
     finally:
