@@ -163,3 +163,33 @@ def test_walk_task_that_raises_fails_and_skips_what_needs_it():
     assert res["x"].status == "failed" and "internal error: RuntimeError: bug" in res["x"].detail
     assert res["y"].status == "skipped" and res["y"].detail == "because x failed"
     assert res["z"].status == "done"  # only ordered after x: its failure does not matter to z
+
+
+def test_nat_gateway_moved_to_a_network_added_in_the_same_commit(aws, tmp_path: Path):
+    """Found by the convergence campaign (seed 18, step 22): a new public network sorts first, so the
+    NAT gateway moves there (a replacement). Deleting the old gateway resolved the new one's props,
+    which refer to the network not made yet: 'DependencyMissing', and the route table skipped."""
+    import random
+
+    from tests.fuzz.convergence import Cli, Model, Net, clients, converge
+
+    model = Model(random.Random(0))
+    model.add_vdc()
+    (name, vdc), = model.vdcs.items()
+    vdc.nets["app"].nat = True
+    specs = tmp_path / "specs"
+
+    def write() -> None:
+        specs.mkdir(exist_ok=True)
+        for f, text in model.files().items():
+            (specs / f).write_text(text)
+
+    write()
+    aws_clients = clients()
+    converge(Cli(specs), aws_clients)
+    vdc.nets["green"] = Net(5, public=True)
+    write()
+    code, out, _ = Cli(specs)("plan", "--json")
+    nat = next(c for c in json.loads(out)["changes"] if c["id"] == f"acme/{name}/NatGateway/nat")
+    assert (nat["action"], nat["cause"]) == ("replace", "forces-replacement")
+    converge(Cli(specs), aws_clients)  # one outcome each, all done; then no changes, no orphan

@@ -9,6 +9,7 @@ foreign record is refused, naming it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.helpers import DEFAULT_VDC, changes_by_id, client, enterprise_doc, no_changes, write_specs
@@ -287,3 +288,17 @@ def test_alias_to_a_load_balancer_and_cname_to_a_database(aws, cli, tmp_path):
     assert records(r53, zid)[("shop.example.com", "A")]["AliasTarget"]["DNSName"].rstrip(".").lower() == \
         lb["DNSName"].lower()
     no_changes(cli, root)
+
+
+def test_zones_are_global_in_a_two_region_enterprise(aws, cli, tmp_path):
+    """Observed once per enterprise: no duplicate, no second zone, no changes after the apply."""
+    root = tmp_path / "specs"
+    write_specs(root, {"enterprise.yaml": enterprise_doc(regions="eu-west-1, us-east-1"), "zone.yaml": ZONE,
+                       "records.yaml": RECORDS.split("---")[1]})
+    apply(cli, root)
+    r53 = client("route53")
+    assert [z["Name"] for z in r53.list_hosted_zones()["HostedZones"]].count("example.com.") == 1
+    no_changes(cli, root)
+    r = cli("plan", "--specs", str(root), "--json")
+    ids = [c["id"] for c in json.loads(r.out)["changes"]]
+    assert sorted(ids) == [TXT, ZONE_ADDR]

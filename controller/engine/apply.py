@@ -164,7 +164,9 @@ class Applier:
             return [self.resolve(v) for v in value]
         return value
 
-    def op(self, node_id: str, live: Live | None) -> Op:
+    def op(self, node_id: str, live: Live | None, resolve: bool = True) -> Op:
+        """The Op for one verb. A delete does not resolve the desired props (`resolve=False`): the old
+        half of a replacement must not wait for, nor fail on, what only the new object refers to."""
         node = self.graph.nodes.get(node_id)
         ent = node.enterprise if node else (live.tags.get("controller:enterprise", "") if live else "")
         region = node.region if node else (live.attrs.get("region") if live else None)
@@ -172,7 +174,7 @@ class Applier:
         if region is None:
             region = self.session.enterprises[ent].spec.regions[0]
         op = Op(ctx=ctx, region=region, node=node, live=live, resolve=self.resolve)
-        if node is not None:  # an update never writes an ignored path: it writes back what AWS has
+        if node is not None and resolve:  # an update never writes an ignored path: it writes back what AWS has
             op.props = self.resolve(masked(node, live)[0] if live is not None else node.props)
         return op
 
@@ -187,7 +189,7 @@ class Applier:
             if phase == "delete":
                 target = self._live_for_delete(ch)
                 if target is not None:
-                    kind.delete(self.op(ch.id, target))
+                    kind.delete(self.op(ch.id, target, resolve=False))
                 if ch.action == Action.DELETE:
                     with self.lock:
                         if self.live.get(ch.id) is target:

@@ -2,8 +2,10 @@
 
 Nothing is created in AWS. A VM whose region has no hardware catalogue in the spec tree (validation
 checked the zone rule otherwise, spec/hardware.py) gets one derived node per (profile, zone),
-`ent/HardwareOffering/t3.micro@us-east-1a`; observing them is one DescribeInstanceTypeOfferings call
-per region, filtered by the profiles wanted. A profile not offered in its zone is a plan error.
+`ent/HardwareOffering/t3.micro@us-east-1a`. A VM of ours already running that profile in that zone
+proves it (read from the VMs' own listing, no call of its own); the rest take one
+DescribeInstanceTypeOfferings call per region, filtered by the profiles wanted. A profile not offered
+in its zone is a plan error.
 """
 
 from __future__ import annotations
@@ -42,12 +44,24 @@ class HardwareOffering(Kind):
         wanted = {i: n for i, n in obs.desired.items() if n.kind == self.name}
         if not wanted:
             return []
+        # A VM of ours running that profile in that zone proves the offering: read from the VMs' own listing
+        # (memoized in this pass, so no call of its own), and a no-change plan asks AWS nothing more.
+        from controller.kinds.vm import GONE, INSTANCES
+
+        seen = {(i.get("InstanceType"), i.get("Placement", {}).get("AvailabilityZone"))
+                for i in obs.owned(INSTANCES) if i.get("State", {}).get("Name") not in GONE}
+        out = [Live(id=nid, kind=self.name, aws_id=n.props["instanceType"], props=dict(n.props),
+                    attrs={"zones": [n.props["zone"]]}, derived=True)
+               for nid, n in sorted(wanted.items()) if (n.props["instanceType"], n.props["zone"]) in seen]
+        wanted = {nid: n for nid, n in wanted.items() if (n.props["instanceType"], n.props["zone"]) not in seen}
+        if not wanted:
+            return out
         types = sorted({n.props["instanceType"] for n in wanted.values()})
-        offers = obs.list(OFFERINGS.service, OFFERINGS.describe, OFFERINGS.key, LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": types}])
+        offers = obs.list(OFFERINGS.service, OFFERINGS.describe, OFFERINGS.key, LocationType="availability-zone",
+                          Filters=[{"Name": "instance-type", "Values": types}])
         zones: dict[str, set[str]] = {}
         for o in offers:
             zones.setdefault(o["InstanceType"], set()).add(o["Location"])
-        out = []
         for nid, n in sorted(wanted.items()):
             offered = zones.get(n.props["instanceType"], set())
             if n.props["zone"] in offered:

@@ -16,7 +16,7 @@ from controller.kinds.base import TAG_ADDRESS, tags_of
 from controller.kinds.database import DB_INSTANCES
 from controller.kinds.public_ip import ADDRESSES
 from controller.kinds.vm import INSTANCES
-from controller.kinds.volume import VOLUMES
+from controller.kinds.volume import VOLUMES, decode_volume
 from controller.onboard.read import read
 from controller.onboard.write import Names, label
 
@@ -152,12 +152,13 @@ def find_changes(planned: Any, resources: list[Any], enterprise: str) -> tuple[l
             if TAG_ADDRESS in tags_of(v) or v.get("State") != "available":
                 continue
             name = names["Volume"].get(tags_of(v).get("Name"), v["VolumeId"])
-            cost = monthly("ebs", region, v["Size"], v.get("VolumeType", "gp3"))
-            findings.append(Finding("volume-new", v["VolumeId"], f"{v['Size']} GiB {v.get('VolumeType')} made outside "
+            p = decode_volume(v)
+            size, kind = p["sizeGiB"], p["type"] or "gp3"
+            cost = monthly("ebs", region, size, kind)
+            findings.append(Finding("volume-new", v["VolumeId"], f"{size} GiB {kind} made outside "
                                     "the controller, not attached", "", "add a Volume at the region level", cost))
-            edits.add.append(_doc("Volume", name, enterprise, {"region": region, "sizeGiB": v["Size"],
-                                                              "type": v.get("VolumeType", "gp3"),
-                                                              "availabilityZone": v["AvailabilityZone"]},
+            edits.add.append(_doc("Volume", name, enterprise, {"region": region, "sizeGiB": size, "type": kind,
+                                                              "availabilityZone": p["availabilityZone"]},
                                   None, v["VolumeId"], label(v, v["VolumeId"])))
         managed_subnets = {lv.aws_id: lv.id for lv in observed.live.values() if lv.kind == "PrivateNetwork"
                            and lv.attrs.get("region") == region}
