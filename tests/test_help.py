@@ -21,4 +21,4 @@ def test_help_says_what_the_tool_is_with_the_everyday_commands_first(cli) -> Non
 
 def test_a_command_without_arguments_names_the_missing_command(cli) -> None:
     r = cli()
-    assert r.code == 2 and "COMMAND" in r.err and "Traceback" not in r.err
+    assert r.code == 64 and "COMMAND" in r.err and "Traceback" not in r.err  # EX_USAGE, not plan's 2

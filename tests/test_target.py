@@ -106,6 +106,8 @@ def test_target_matching_nothing_is_an_error(aws, cli, tmp_path: Path) -> None:
     r = cli("plan", "--specs", str(specs), "--target", "acme/web/VirtualMachin/*")
     assert r.code == 1
     assert "--target acme/web/VirtualMachin/* matches no object of the plan" in r.err, r.err
+    r = cli("plan", "--specs", str(specs), "--target", "acme/web/*", "--format", "markdown")
+    assert r.code == 2 and "**This plan is partial** (`--target acme/web/*`): 1 other change(s)" in r.out, r.out
     saved = tmp_path / "p.json"
     assert cli("plan", "--specs", str(specs), "--target", "acme/web/*", "--out", str(saved)).code == 2
     r = cli("apply", str(saved), "--specs", str(specs), "--target", "acme/*")

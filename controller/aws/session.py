@@ -1,26 +1,33 @@
-"""Per-enterprise AWS sessions from credential references, and a client cache that counts calls.
+"""Per-enterprise AWS credentials from credential references, shared clients, and a call counter.
 
 Credentials are references (env var names, a profile, a role to assume), never values; a value that
 cannot be a credential (a newline, a space) is refused naming its variable, and every value read is
-remembered so that no message shows it (errors.scrub). Every client uses botocore's adaptive retry
-mode, bounded attempts and explicit connect/read timeouts, and honours AWS_ENDPOINT_URL (checked to be
-a URL first). The first call to an endpoint (STS: who am I, or AssumeRole) uses short timeouts and
-one retry, so an endpoint that refuses, never answers or is not AWS fails in seconds, in one line
-naming it (docs/limits.md). Every HTTP request a client sends, retries included, is counted per
-service and operation.
+remembered so that no message shows it (errors.scrub). Clients are shared by every enterprise of the
+process (one per service and region, see ClientPool) and sign each call with the credentials of the
+enterprise making it. They retry in botocore's standard mode with bounded attempts: each call backs
+off on its own, so one account being throttled does not slow the others (adaptive mode's client-side
+rate limiter would be shared by every enterprise of a client). Explicit connect/read timeouts;
+AWS_ENDPOINT_URL is honoured (checked to be a URL first). The first call to an endpoint (STS: who am
+I, or AssumeRole) uses short timeouts and one retry, so an endpoint that refuses, never answers or is
+not AWS fails in seconds, in one line naming it (docs/limits.md). Every HTTP request a client sends,
+retries included, is counted per service and operation, for the enterprise that made it.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import botocore.exceptions
 from botocore.config import Config
+from botocore.credentials import Credentials as BotoCredentials
 from botocore.credentials import RefreshableCredentials
 from botocore.session import get_session
 
@@ -47,7 +54,7 @@ def _max_attempts() -> int:
 def retry_config(max_pool: int = 20) -> Config:
     return Config(
         # total_max_attempts counts the first try ("max_attempts" would count retries only)
-        retries={"mode": "adaptive", "total_max_attempts": _max_attempts()},  # type: ignore[typeddict-item]
+        retries={"mode": "standard", "total_max_attempts": _max_attempts()},  # type: ignore[typeddict-item]
         max_pool_connections=max_pool,
         connect_timeout=connect_timeout(),
         read_timeout=read_timeout(),
@@ -166,33 +173,173 @@ def base_session(profile: str | None = None) -> boto3.Session:
         raise ConfigError(f"AWS profile not found: {e}") from None
 
 
-def session_from_credentials(creds: Credentials, enterprise: str, default_region: str,
-                             counter: CallCounter | None = None, identity: dict[str, str] | None = None
-                             ) -> boto3.Session:
-    """A boto3 session for one enterprise's credential reference.
+# -- clients shared by every enterprise ----------------------------------------------------------------
+#
+# A botocore client costs about 1.5 MiB (EC2: a class with a method per operation, their docstrings, the
+# service model, a copy of the event handlers) and 0.1-0.2 s of CPU to create. One client per enterprise
+# and region, kept for the life of a daemon, was most of its ~3 MiB per enterprise. So clients are made
+# once per (service, region) per process and shared: each call is signed with the credentials of the
+# enterprise that makes it (the AwsContext bound to the calling thread for the call) and counted as its.
+
+_CURRENT: ContextVar[AwsContext | None] = ContextVar("controller_aws_context", default=None)
+
+
+@contextmanager
+def bound(ctx: AwsContext) -> Iterator[None]:
+    """Calls made by this thread inside the block act as `ctx`'s enterprise."""
+    token = _CURRENT.set(ctx)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def _current() -> AwsContext:
+    ctx = _CURRENT.get()
+    if ctx is None:
+        raise RuntimeError("a shared AWS client was called outside of an enterprise's context")
+    return ctx
+
+
+class _BoundCredentials:
+    """botocore credentials standing for those of the enterprise whose call is being signed."""
+
+    method = "controller-enterprise"
+
+    def get_frozen_credentials(self) -> Any:
+        return _current().credentials.get_frozen_credentials()
+
+    def get_deferred_property(self, name: str) -> Callable[[], Any]:
+        def get() -> Any:
+            ctx = _CURRENT.get()
+            return getattr(ctx.credentials, name, None) if ctx is not None else None
+
+        return get
+
+    def __getattr__(self, name: str) -> Any:  # access_key, token, ...: the current enterprise's
+        return getattr(_current().credentials, name)
+
+
+def _count(event_name: str = "", **kwargs: Any) -> None:
+    ctx = _CURRENT.get()
+    if ctx is not None:
+        ctx.counter.hook(event_name=event_name, **kwargs)
+
+
+class ClientPool:
+    """Clients made once per (service, region, whose credentials, environment), least recently used
+    dropped past `size`. The environment (AWS_ENDPOINT_URL, AWS_PROFILE, ...) is part of the key: a
+    client reads it when it is made."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self._clients: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, service: str, region: str, max_pool: int, ambient: bool = False, probe: bool = False) -> Any:
+        """ambient: with the process's own credentials (to assume roles with); probe: the first call to an
+        endpoint (short timeouts, one retry)."""
+        env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+        key = (service, region, ambient, probe, env)
+        with self._lock:
+            c = self._clients.get(key)
+            if c is not None and c.meta.config.max_pool_connections >= max_pool:
+                self._clients.move_to_end(key)
+                return c
+            bs = get_session()
+            if _LOADER is not None:
+                bs.register_component("data_loader", _LOADER)
+            if not ambient:
+                bs._credentials = _BoundCredentials()
+            c = bs.create_client(service, region_name=region,
+                                 config=probe_config() if probe else retry_config(max_pool))
+            c.meta.events.register("before-send", _count)
+            self._clients[key] = c
+            while len(self._clients) > self.size:
+                self._clients.popitem(last=False)
+            return c
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+
+CLIENTS = ClientPool()
+
+
+class BoundClient:
+    """A shared client as one enterprise sees it: its calls (paginated ones too) act as that enterprise."""
+
+    def __init__(self, client: Any, ctx: AwsContext):
+        self._client = client
+        self._ctx = ctx
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name in ("get_paginator", "get_waiter"):
+            return lambda *a, **kw: _BoundHelper(attr(*a, **kw), self._ctx)
+        if callable(attr) and name in self._client.meta.method_to_api_mapping:
+            return _bind_call(attr, self._ctx)
+        return attr
+
+
+def _bind_call(fn: Callable[..., Any], ctx: AwsContext) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with bound(ctx):
+            return fn(*args, **kwargs)
+
+    return call
+
+
+class _BoundHelper:
+    """A paginator or waiter of a shared client, acting as one enterprise."""
+
+    def __init__(self, helper: Any, ctx: AwsContext):
+        self._helper = helper
+        self._ctx = ctx
+
+    def paginate(self, **kwargs: Any) -> Iterator[Any]:
+        pages = iter(self._helper.paginate(**kwargs))
+        while True:
+            with bound(self._ctx):
+                page = next(pages, None)
+            if page is None:
+                return
+            yield page
+
+    def wait(self, **kwargs: Any) -> None:
+        with bound(self._ctx):
+            self._helper.wait(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._helper, name)
+
+
+def credentials_from(creds: Credentials, enterprise: str, default_region: str,
+                     identity: dict[str, str] | None = None) -> Any:
+    """botocore credentials for one enterprise's credential reference (never written anywhere).
 
     With assumeRole, `identity["account"]` is filled from the AssumeRole answer: STS has just
     checked the credentials and named the account, so no GetCallerIdentity is needed for them.
+    The AssumeRole calls go through a shared client with the ambient credentials; call it inside
+    `bound(ctx)` to count them as the enterprise's.
     """
     check_environment()
     if creds.env is not None:
         e = creds.env
-        return _shared(boto3.Session(
-            aws_access_key_id=_env(e.access_key_id, enterprise, "env.accessKeyId"),
-            aws_secret_access_key=_env(e.secret_access_key, enterprise, "env.secretAccessKey"),
-            aws_session_token=_env(e.session_token, enterprise, "env.sessionToken") if e.session_token else None,
-            region_name=default_region,
-        ))
+        return BotoCredentials(
+            _env(e.access_key_id, enterprise, "env.accessKeyId"),
+            _env(e.secret_access_key, enterprise, "env.secretAccessKey"),
+            _env(e.session_token, enterprise, "env.sessionToken") if e.session_token else None,
+        )
     if creds.profile is not None:
-        s = base_session(creds.profile)
-        return _shared(boto3.Session(botocore_session=s._session, region_name=default_region))
+        found = base_session(creds.profile)._session.get_credentials()
+        if found is None:
+            raise ConfigError(f"enterprise {enterprise!r}: AWS profile {creds.profile!r} has no credentials")
+        return found
     assert creds.assume_role is not None
     role = creds.assume_role
     external_id = _env(role.external_id, enterprise, "assumeRole.externalId") if role.external_id else None
-    source = base_session()
-    sts = source.client("sts", region_name=default_region, config=probe_config())
-    if counter is not None:  # AssumeRole is an API call like any other: count it
-        sts.meta.events.register("before-send", counter.hook)
+    sts = CLIENTS.get("sts", default_region, 10, ambient=True, probe=True)
 
     def refresh() -> dict[str, str]:
         kwargs: dict[str, Any] = {"RoleArn": role.role_arn, "RoleSessionName": f"{role.session_name}-{enterprise}"}
@@ -226,50 +373,30 @@ def session_from_credentials(creds: Credentials, enterprise: str, default_region
             "expiry_time": c["Expiration"].isoformat(),
         }
 
-    creds_obj = RefreshableCredentials.create_from_metadata(
-        metadata=refresh(), refresh_using=refresh, method="assume-role"
-    )
-    bs = get_session()
-    if _LOADER is not None:
-        bs.register_component("data_loader", _LOADER)
-    bs._credentials = creds_obj
-    bs.set_config_variable("region", default_region)
-    return boto3.Session(botocore_session=bs, region_name=default_region)
+    return RefreshableCredentials.create_from_metadata(metadata=refresh(), refresh_using=refresh,
+                                                       method="assume-role")
 
 
 @dataclass
 class AwsContext:
-    """One enterprise's way into AWS: its session, a client per (service, region), a call counter."""
+    """One enterprise's way into AWS: its credentials, a call counter, and the shared clients."""
 
     enterprise: str
     provider: str
-    session: boto3.Session
+    credentials: Any = None
     counter: CallCounter = field(default_factory=CallCounter)
     account: str | None = None
     max_pool: int = 20
-    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self, service: str, region: str) -> Any:
-        key = (service, region)
-        c = self._clients.get(key)
-        if c is not None:
-            return c
-        with self._lock:  # creating clients is not thread-safe on one session
-            c = self._clients.get(key)
-            if c is None:
-                c = self.session.client(service, region_name=region, config=retry_config(self.max_pool))
-                c.meta.events.register("before-send", self.counter.hook)
-                self._clients[key] = c
-        return c
+        return BoundClient(CLIENTS.get(service, region, self.max_pool), self)
 
     def caller_account(self, region: str) -> str:
         if self.account:  # known from the AssumeRole answer
             return self.account
         sts = None
         try:  # the first call to this endpoint: short timeouts, one retry
-            sts = self.session.client("sts", region_name=region, config=probe_config())
-            sts.meta.events.register("before-send", self.counter.hook)
+            sts = BoundClient(CLIENTS.get("sts", region, 10, probe=True), self)
             ident = sts.get_caller_identity()
             self.account = str(ident["Account"])
         except botocore.exceptions.NoCredentialsError:
@@ -292,11 +419,13 @@ def context_for(enterprise: Resource, counter: CallCounter | None = None, billin
     """The AwsContext of an Enterprise resource (billing=True: its billing credentials, if any)."""
     spec = enterprise.spec
     creds = spec.billing_credentials if (billing and spec.billing_credentials) else spec.credentials
-    counter = counter or CallCounter()
+    ctx = AwsContext(enterprise=enterprise.name, provider=spec.provider, counter=counter or CallCounter(),
+                     max_pool=max_pool)
     identity: dict[str, str] = {}
-    session = session_from_credentials(creds, enterprise.name, spec.regions[0], counter, identity)
-    return AwsContext(enterprise=enterprise.name, provider=spec.provider, session=session,
-                      counter=counter, max_pool=max_pool, account=identity.get("account"))
+    with bound(ctx):  # an AssumeRole is an API call like any other: counted as the enterprise's
+        ctx.credentials = credentials_from(creds, enterprise.name, spec.regions[0], identity)
+    ctx.account = identity.get("account")
+    return ctx
 
 
 def verify_accounts(contexts: list[tuple[Resource, AwsContext]]) -> None:

@@ -125,7 +125,7 @@ def _apply(args: argparse.Namespace, specs: Specs, saved: Plan | None, only: str
     from controller.render.human import ApplyProgress, render_plan, render_report
 
     if saved is not None and (args.target or args.exclude):
-        raise ConfigError("a saved plan keeps the targets it was made with: apply FILE takes no --target or --exclude")
+        raise UsageError("a saved plan keeps the targets it was made with: apply FILE takes no --target or --exclude")
     targets, excludes = (saved.targets, saved.excludes) if saved is not None else (args.target, args.exclude)
     planned = make_plan(specs, only, parallelism=args.parallelism, targets=targets, excludes=excludes)
     plan = planned.plan  # always the fresh plan: a saved one is only compared with it, never acted on

@@ -136,16 +136,10 @@ class PublicIp(Kind):
     def create(self, op: Op) -> Live:
         node = op.want
         ec2 = op.client()
-        # an Elastic IP allocated by an earlier, interrupted apply is adopted, never allocated twice
-        found = op.call("find Elastic IP", ec2.describe_addresses,
-                        Filters=[{"Name": f"tag:{TAG_ADDRESS}", "Values": [node.id]}])["Addresses"]
+        # No lookup first: the plan this apply carries out has just observed the enterprise's Elastic IPs by
+        # their tags, so one that an earlier, interrupted apply allocated is in the plan as existing, not as
+        # a create (tests/test_crash.py); asking again per address was one DescribeAddresses per EIP.
         want = op.props.get("address")
-        found = [a for a in found if not want or a.get("PublicIp") == want]
-        if found:
-            a = found[0]
-            return Live(id=node.id, kind=self.name, aws_id=a["AllocationId"], props={"address": a.get("PublicIp")},
-                        tags=tags_of(a), attrs={"association": a.get("AssociationId"),
-                                                "instance": a.get("InstanceId"), "publicIp": a.get("PublicIp")})
         kw: dict[str, Any] = {"Domain": "vpc", **self.tags_at_create(node)}
         if want:
             kw["Address"] = want

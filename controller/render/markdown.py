@@ -118,6 +118,13 @@ def render_markdown(plan: Plan, limit: int = LIMIT) -> str:
         if totals["adopt"]:
             title += f", {totals['adopt']} to adopt"
     out.append(f"### controller plan — {title}\n")
+    if plan.partial:
+        sel = " ".join([*(f"--target {t}" for t in plan.targets), *(f"--exclude {e}" for e in plan.excludes)])
+        out.append(f"\n:warning: **This plan is partial** ({code(sel)}): {plan.left_out} other change(s) a full "
+                   "plan would make are left out.\n")
+    if plan.ignored:
+        out.append(f"\n{plan.ignored} live difference(s) on ignored fields (metadata.ignore, spec.ignore): not "
+                   "shown, never corrected.\n")
     if errors:
         out.append(f"\n:warning: **{len(errors)} change(s) cannot be applied** (errors below); apply refuses "
                    "the whole plan.\n")

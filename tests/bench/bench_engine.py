@@ -22,6 +22,7 @@ from pathlib import Path
 import boto3
 
 from tests.awsserver import AwsServer, start_server
+from tests.bench.replay import RECORDER, replay
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).parent / "results"
@@ -115,11 +116,11 @@ def write(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def run_cli(server: AwsServer, *args: str) -> tuple[int, dict, float, int]:
-    env = {**os.environ, **server.env()}
+def run_cli(server: AwsServer, *args: str, record: Path | None = None) -> tuple[int, dict, float, int]:
+    env = {**os.environ, **server.env(), **({"RECORD_TO": str(record)} if record else {})}
     t = time.monotonic()
-    p = subprocess.run([sys.executable, "-c", RSS_WRAPPER, *args], env=env, capture_output=True, text=True,
-                       cwd=ROOT)
+    p = subprocess.run([sys.executable, "-c", RECORDER if record else RSS_WRAPPER, *args], env=env,
+                       capture_output=True, text=True, cwd=ROOT)
     seconds = time.monotonic() - t
     rss = int(p.stderr.strip().rsplit("peak_rss_kb=", 1)[-1]) if "peak_rss_kb=" in p.stderr else 0
     try:
@@ -155,12 +156,30 @@ def scenario(server: AwsServer, name: str, files: dict[str, str], parallelisms: 
         server.reset()
         with tempfile.TemporaryDirectory() as tmp:
             specs = write(Path(tmp) / "specs", files)
+            record = Path(tmp) / "writes.json" if par == parallelisms[0] else None
             code, rep, secs, rss = run_cli(server, "apply", "--specs", str(specs), "--auto-approve", "--json",
-                                           "--parallelism", str(par))
+                                           "--parallelism", str(par), record=record)
             lines.append(f"{name}: apply (parallelism {par}): exit {code}, {secs:.2f} s wall "
                          f"({rep.get('seconds', 0):.2f} s applying), {rep.get('api_calls', '?')} API calls in apply, "
-                         f"{rep.get('failed', '?')} failed, peak RSS {rss / 1024:.0f} MB")
+                         f"{rep.get('failed', '?')} failed" + (f", peak RSS {rss / 1024:.0f} MB" if rss else ""))
             print(lines[-1], flush=True)
+            if record is not None and record.exists():
+                writes = json.loads(record.read_text())
+                reads = int(rep.get("api_calls", 0)) - len(writes)
+                lines.append(f"{name}: during apply {len(writes)} write calls and {reads} read calls "
+                             f"(reads: {reads / max(len(writes), 1):.3f} per write)")
+                print(lines[-1], flush=True)
+                server.reset()
+                bare_s, ops, failed = replay(writes, server.url, par, ACCOUNT)
+                lines.append(f"{name}: bare boto3 replay of the same {len(writes)} write calls at parallelism {par}: "
+                             f"{bare_s:.2f} s ({failed} failed); apply/bare = {rep.get('seconds', 0) / bare_s:.2f}x")
+                print(lines[-1], flush=True)
+                server.reset()
+                code, rep, secs, rss = run_cli(server, "apply", "--specs", str(specs), "--auto-approve", "--json",
+                                               "--parallelism", str(par))  # the state the plans below read
+                lines.append(f"{name}: apply again on a fresh server (parallelism {par}): {rep.get('seconds', 0):.2f} s "
+                             f"applying, peak RSS {rss / 1024:.0f} MB")
+                print(lines[-1], flush=True)
             for attempt in range(2):
                 code, plan, secs, rss = run_cli(server, "plan", "--specs", str(specs), "--json")
                 calls = plan.get("api_calls", {})
