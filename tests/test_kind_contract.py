@@ -40,7 +40,7 @@ def node(nid: str, kind: str = "VirtualDatacenter", region: str = "us-east-1", a
 
 
 def context(counter: CallCounter | None = None) -> AwsContext:
-    return AwsContext(enterprise="acme", provider="aws", session=boto3.Session(region_name="us-east-1"),
+    return AwsContext(enterprise="acme", provider="aws", credentials=boto3.Session().get_credentials(),
                       counter=counter or CallCounter())
 
 
@@ -169,7 +169,7 @@ def test_rds_tags_are_read_from_taglist_and_written_on_the_arn(aws):
                            MasterUsername="admin", MasterUserPassword="secret-password", AllocatedStorage=20)
     # a rare type: the tagging API tells whether any is ours before the listing is made
     assert Observation(context(), "us-east-1", rare_types=["rds:db"]).needs("Database", DB_INSTANCES)
-    other = AwsContext(enterprise="globex", provider="aws", session=boto3.Session(region_name="us-east-1"))
+    other = AwsContext(enterprise="globex", provider="aws", credentials=boto3.Session().get_credentials())
     assert not Observation(other, "us-east-1", rare_types=["rds:db"]).needs("Database", DB_INSTANCES)
     obs = Observation(context(), "us-east-1")
     found = obs.owned(DB_INSTANCES)

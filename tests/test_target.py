@@ -111,5 +111,5 @@ def test_target_matching_nothing_is_an_error(aws, cli, tmp_path: Path) -> None:
     saved = tmp_path / "p.json"
     assert cli("plan", "--specs", str(specs), "--target", "acme/web/*", "--out", str(saved)).code == 2
     r = cli("apply", str(saved), "--specs", str(specs), "--target", "acme/*")
-    assert r.code == 1 and "apply FILE takes no --target" in r.err
+    assert r.code == 64 and "apply FILE takes no --target" in r.err  # a usage error (docs/limits.md)
     assert vpcs() == set()
