@@ -731,22 +731,31 @@ class Validator:
         if ent and r.spec.region not in ent.spec.regions:
             self.error(r, ("spec", "region"), f"region {r.spec.region} is not one of the enterprise's regions")
 
+    def _network_zones(self, r: Resource, vdc: Resource) -> tuple[set[str], bool, list[tuple[int, Resource]]]:
+        """The zones of a document's `spec.networks` (each reference checked), whether all resolved, and the
+        networks found with their index (load balancers and databases need two zones)."""
+        zones: set[str] = set()
+        resolved = True
+        found = []
+        for i, n in enumerate(r.spec.networks):
+            net = self.catalog.get("PrivateNetwork", n, r.metadata.enterprise, r.vdc)
+            resolved = self.ref(r, ("spec", "networks", i), "PrivateNetwork", n, net, r.vdc) and resolved
+            if net:
+                zones.add(net.spec.availability_zone or vdc_zone(vdc.spec))
+                found.append((i, net))
+        return zones, resolved, found
+
     @rules_for("LoadBalancer")
     def check_LoadBalancer(self, r: Resource) -> None:
         vdc = self._vdc(r)
         if vdc is None:
             return
         s, ent = r.spec, r.metadata.enterprise
-        zones = set()
-        resolved = True
-        for i, n in enumerate(s.networks):
-            net = self.catalog.get("PrivateNetwork", n, ent, r.vdc)
-            resolved = self.ref(r, ("spec", "networks", i), "PrivateNetwork", n, net, r.vdc) and resolved
-            if net:
-                zones.add(net.spec.availability_zone or vdc_zone(vdc.spec))
-                if not s.internal and not net.spec.internet_gateway:
-                    self.error(r, ("spec", "networks", i), f"an internet-facing load balancer needs public networks, "
-                               f"and {n!r} has no internet gateway", "use public networks or set internal: true")
+        zones, resolved, nets = self._network_zones(r, vdc)
+        for i, net in nets:
+            if not s.internal and not net.spec.internet_gateway:
+                self.error(r, ("spec", "networks", i), f"an internet-facing load balancer needs public networks, "
+                           f"and {net.name!r} has no internet gateway", "use public networks or set internal: true")
         if s.type == "application" and resolved and len(zones) < 2:
             self.error(r, ("spec", "networks"), "an application load balancer needs networks in at least two "
                        "availability zones", "add a network of another zone, or use type: classic")
@@ -772,13 +781,7 @@ class Validator:
         if vdc is None:
             return
         s, ent = r.spec, r.metadata.enterprise
-        zones: set[str] = set()
-        resolved = True
-        for i, n in enumerate(s.networks):
-            net = self.catalog.get("PrivateNetwork", n, ent, r.vdc)
-            resolved = self.ref(r, ("spec", "networks", i), "PrivateNetwork", n, net, r.vdc) and resolved
-            if net:
-                zones.add(net.spec.availability_zone or vdc_zone(vdc.spec))
+        zones, resolved, _ = self._network_zones(r, vdc)
         if resolved and len(zones) < 2:
             other = sorted({f"{vdc.spec.region}{c}" for c in "abc"} - zones)[0]
             self.error(r, ("spec", "networks"), f"a database needs networks in at least two availability zones "
