@@ -18,7 +18,7 @@ demo: $(STAMP)
 
 ## make test: the whole test suite, against a real local moto server
 test: $(STAMP)
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=15
 
 ## make bench: benchmarks (never part of make test); numbers go to tests/bench/results/
 bench: $(STAMP)
