@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
@@ -36,6 +36,25 @@ class LocalExtraMissing(ImportError):
     """moto (or its server's Flask/werkzeug) is not installed: the `local` extra is missing."""
 
 
+def distinct_retained_backups() -> None:
+    """AWS keeps a deleted DB instance's automated backups as retained backups, apart from a new instance of
+    the same name; moto keeps them as snapshots named `rds:ID-YYYY-MM-DD-HH-MM`, so a database replaced within
+    the minute its namesake was made fails to create with DBSnapshotAlreadyExists (the controller deletes with
+    DeleteAutomatedBackups=False, to keep the user's backups). Here the retained one stands in for the new
+    instance's first automated snapshot of that minute, and the create succeeds as on AWS."""
+    from moto.rds import exceptions, models
+
+    original = models.DBInstance.save_automated_backup
+
+    def save_automated_backup(self: Any) -> None:
+        try:
+            original(self)
+        except exceptions.DBSnapshotAlreadyExistsError:
+            pass
+
+    models.DBInstance.save_automated_backup = save_automated_backup  # type: ignore[method-assign]
+
+
 def make_server(host: str, port: int) -> BaseWSGIServer:
     """moto's own server (as ThreadedMotoServer builds it), with atomic DynamoDB writes."""
     try:
@@ -43,6 +62,7 @@ def make_server(host: str, port: int) -> BaseWSGIServer:
         from werkzeug.serving import make_server as werkzeug_server
     except ImportError as e:
         raise LocalExtraMissing(MISSING) from e
+    distinct_retained_backups()
     app = atomic_dynamodb(werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app))
     # Newer moto (5.2.5) serves with a request handler of its own, as its ThreadedMotoServer does; 5.2.1 has none.
     handler = getattr(werkzeug_app, "MotoRequestHandler", None)

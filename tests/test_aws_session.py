@@ -53,10 +53,19 @@ def test_each_enterprise_acts_in_its_own_account_through_shared_clients(contexts
         assert calls["ec2.DescribeVpcs"] >= 1
 
 
-def test_an_enterprise_costs_no_client_of_its_own(contexts: dict[str, AwsContext]):
-    for ctx in contexts.values():
-        ctx.client("ec2", "us-east-1").describe_vpcs()
+def ec2_clients() -> set[int]:
     gc.collect()
-    made = [o for o in gc.get_objects() if type(o).__name__ == "EC2"]  # botocore's generated client class
-    assert 1 <= len(made) <= 2, f"{len(made)} EC2 clients for {N} enterprises"
+    return {id(o) for o in gc.get_objects() if type(o).__name__ == "EC2"}  # botocore's generated client class
+
+
+def test_an_enterprise_costs_no_client_of_its_own(contexts: dict[str, AwsContext]):
+    before = ec2_clients()  # other tests of this worker may have left clients of their own alive
+    shared = set()
+    for ctx in contexts.values():
+        c = ctx.client("ec2", "us-east-1")
+        c.describe_vpcs()
+        shared.add(id(c._client))
+    made = ec2_clients() - before
+    assert len(shared) == 1, f"{len(shared)} EC2 clients behind {N} enterprises"
+    assert len(made) <= 2, f"{len(made)} EC2 clients made for {N} enterprises"
     assert len(CLIENTS) <= CLIENTS.size
