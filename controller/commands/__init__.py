@@ -92,8 +92,12 @@ def print_diagnostics(diags: Sequence[Diagnostic], as_json: bool = False) -> Non
         print(f"{warnings} warning(s)", file=sys.stderr)
 
 
-def load_or_report(specs_dir: str | Path, allow_empty: bool = False) -> Specs | None:
-    """The specs, loaded and validated; or None after printing why (nothing may be planned then)."""
+NOTHING_PLANNED = "nothing was planned: every spec file must load and validate first"
+
+
+def load_or_report(specs_dir: str | Path, allow_empty: bool = False, then: str | None = NOTHING_PLANNED
+                   ) -> Specs | None:
+    """The specs, loaded and validated; or None after printing why, and `then` (what was not done)."""
     from controller.spec.diagnostics import SpecError
     from controller.spec.validate import load_specs
 
@@ -101,5 +105,6 @@ def load_or_report(specs_dir: str | Path, allow_empty: bool = False) -> Specs | 
         return load_specs(Path(specs_dir), allow_empty)
     except SpecError as e:
         print_diagnostics(e.diagnostics)
-        print("nothing was planned: every spec file must load and validate first", file=sys.stderr)
+        if then:
+            print(then, file=sys.stderr)
         return None

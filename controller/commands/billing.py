@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from controller.billing import DIMENSIONS, TAG_DIMENSION
-from controller.commands import command, print_diagnostics
+from controller.commands import command, load_or_report
 from controller.errors import ConfigError
 
 FORMATS = ("table", "json", "csv", "html")
@@ -50,13 +50,9 @@ def _args(p: argparse.ArgumentParser) -> None:
 def cmd_billing(args: argparse.Namespace) -> int:
     from controller.billing import html, render
     from controller.billing.run import make_report
-    from controller.spec.diagnostics import SpecError
-    from controller.spec.validate import load_specs
 
-    try:
-        specs = load_specs(Path(args.specs), args.allow_empty)
-    except SpecError as e:
-        print_diagnostics(e.diagnostics)
+    specs = load_or_report(args.specs, args.allow_empty, then=None)
+    if specs is None:
         return 1
     today = datetime.now(UTC).date()
     month = args.month or today.replace(day=1)
