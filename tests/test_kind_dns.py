@@ -302,3 +302,26 @@ def test_zones_are_global_in_a_two_region_enterprise(aws, cli, tmp_path):
     r = cli("plan", "--specs", str(root), "--json")
     ids = [c["id"] for c in json.loads(r.out)["changes"]]
     assert sorted(ids) == [TXT, ZONE_ADDR]
+
+
+def test_an_enterprise_without_dns_asks_route53_nothing(aws, cli, tmp_path):
+    """Route 53 is listed only when a zone or record is desired, or the tagging API (one call, shared with
+    the region's other rare kinds) shows a zone of the enterprise: then a zone whose documents are gone is
+    still found, and planned for deletion."""
+    def ops(root: Path) -> dict[str, int]:
+        r = cli("plan", "--specs", str(root), "--json")
+        assert r.code in (0, 2), r.out + r.err
+        return json.loads(r.out)["api_calls"]["by_operation"]
+
+    root = specs(tmp_path)
+    apply(cli, root)
+    calls = ops(root)
+    assert not [op for op in calls if op.startswith("route-53.")], calls
+    assert calls["resource-groups-tagging-api.GetResources"] == 1, calls
+
+    apply(cli, specs(tmp_path, ZONE))
+    root = specs(tmp_path)
+    calls = ops(root)
+    assert calls["resource-groups-tagging-api.GetResources"] == 1 and calls["route-53.ListHostedZones"] == 1, calls
+    ch = changes_by_id(cli, root)
+    assert ch[ZONE_ADDR]["action"] == "delete", ch

@@ -143,6 +143,37 @@ def retag(call_: Callable[..., Any], client: Any, facts: AwsFacts, target: str,
 # One observe pass
 
 
+GLOBAL_TAGGING_REGION = "us-east-1"  # the tagging API reports global services' objects (Route 53) here
+
+
+class TaggedTypes:
+    """One Resource Groups Tagging API call (GetResources, this enterprise's tag, filtered to `types`) made
+    at most once, whichever observation asks first: a region's pass and the global pass share one when the
+    global kinds' objects are reported in that region."""
+
+    def __init__(self, ctx: AwsContext, region: str, types: Iterable[str]):
+        self.ctx, self.region, self.types_wanted = ctx, region, tuple(sorted(set(types)))
+        self._lock = threading.Lock()
+        self._found: set[str] | None = None
+
+    def types(self) -> set[str]:
+        if not self.types_wanted:
+            return set()
+        with self._lock:
+            if self._found is None:
+                items = pages(self.ctx.client("resourcegroupstaggingapi", self.region), "get_resources",
+                              "ResourceTagMappingList", self.ctx.enterprise, "observe (get_resources)",
+                              TagFilters=[{"Key": TAG_ENTERPRISE, "Values": [self.ctx.enterprise]}],
+                              ResourceTypeFilters=list(self.types_wanted))
+                found = set()
+                for i in items:
+                    arn = i["ResourceARN"].split(":", 5)
+                    if len(arn) == 6:  # arn:aws:SERVICE:region:account:TYPE/id (or TYPE:id, as RDS writes it)
+                        found.add(f"{arn[2]}:{arn[5].split('/')[0].split(':')[0]}")
+                self._found = found
+            return self._found
+
+
 class Observation:
     """One enterprise in one region (or, for global kinds, once per enterprise) during one observe pass:
     memoized, paginated, retried listing calls, filtered by ownership.
@@ -151,12 +182,16 @@ class Observation:
     `rare_types` are the tagging-API types of kinds listed only when needed (`needs`).
     """
 
-    def __init__(self, ctx: AwsContext, region: str, rare_types: Iterable[str] = (), scope: Scope = "regional"):
+    def __init__(self, ctx: AwsContext, region: str, rare_types: Iterable[str] = (), scope: Scope = "regional",
+                 tagged: TaggedTypes | None = None):
         self.ctx = ctx
         self.region = region
         self.scope = scope
         self.enterprise = ctx.enterprise
         self.rare_types = tuple(sorted(set(rare_types)))
+        # the tagging-API lookup: its own, or one shared with another pass in the same region (one call for both)
+        self.tagged = tagged or TaggedTypes(ctx, GLOBAL_TAGGING_REGION if scope == "global" else region,
+                                            self.rare_types)
         self._memo: dict[tuple[Any, ...], builtins.list[dict[str, Any]]] = {}
         self._locks: dict[tuple[Any, ...], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -244,18 +279,8 @@ class Observation:
 
     def tagged_types(self) -> set[str]:
         """`service:type` of every object carrying this enterprise's tag among `rare_types` (one shared
-        Resource Groups Tagging API call), e.g. `elasticloadbalancing:loadbalancer`, `ec2:vpn-connection`."""
-        if not self.rare_types:
-            return set()
-        items = self.list("resourcegroupstaggingapi", "get_resources", "ResourceTagMappingList",
-                          TagFilters=[{"Key": TAG_ENTERPRISE, "Values": [self.enterprise]}],
-                          ResourceTypeFilters=list(self.rare_types))
-        out = set()
-        for i in items:
-            arn = i["ResourceARN"].split(":", 5)
-            if len(arn) == 6:  # arn:aws:SERVICE:region:account:TYPE/id (or TYPE:id, as RDS writes it)
-                out.add(f"{arn[2]}:{arn[5].split('/')[0].split(':')[0]}")
-        return out
+        Resource Groups Tagging API call), e.g. `elasticloadbalancing:loadbalancer`, `route53:hostedzone`."""
+        return self.tagged.types() & set(self.rare_types)
 
     def needs(self, kind: str, *facts: AwsFacts) -> bool:
         """Whether a kind that is rare in an estate must list its objects: something of it is desired, or

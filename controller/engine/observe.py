@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from controller.aws.query import GLOBAL_TAGGING_REGION, TaggedTypes
 from controller.aws.session import AwsContext, CallCounter, context_for, verify_accounts
 from controller.errors import ConfigError
 from controller.graph import Graph
@@ -122,12 +123,17 @@ def passes(session: Session, graph: Graph) -> list[tuple[Observation, str]]:
         regions = session.enterprises[name].spec.regions
         mine = {i: n for i, n in graph.nodes.items() if n.enterprise == name}
         rare = rare_types([REGISTRY[k] for k in regional])
+        rare_global = rare_types([REGISTRY[k] for k in global_])
+        shared = None  # the region where the tagging API reports global objects asks for both: one call
         for region in regions:
-            obs = Observation(ctx, region, rare_types=rare)
+            tagged = None
+            if region == GLOBAL_TAGGING_REGION and global_:
+                tagged = shared = TaggedTypes(ctx, region, [*rare, *rare_global])
+            obs = Observation(ctx, region, rare_types=rare, tagged=tagged)
             obs.desired = {i: n for i, n in mine.items() if n.region == region and n.kind not in global_}
             jobs.extend((obs, k) for k in regional)
         if global_:
-            obs = Observation(ctx, regions[0], rare_types=rare_types([REGISTRY[k] for k in global_]), scope="global")
+            obs = Observation(ctx, regions[0], rare_types=rare_global, scope="global", tagged=shared)
             obs.desired = {i: n for i, n in mine.items() if n.kind in global_}
             jobs.extend((obs, k) for k in global_)
     return jobs

@@ -50,8 +50,11 @@ HERITAGE = "heritage=controller"
 OWNER_PREFIX = "_ctl-"
 OWNED_TAGS = (TAG_ADDRESS, TAG_ENTERPRISE, TAG_MANAGED_BY, TAG_PROTECT)
 # global: observed once per enterprise (engine/observe.py), not once per region
+# listed only when a zone or record is desired or the tagging API shows a zone of ours (`rare`): most
+# enterprises have none, and a no-change plan then asks Route 53 nothing
 HOSTED_ZONES = AwsFacts("route53", "list_hosted_zones", "HostedZones", "Id", tag_style.ROUTE53,
-                        resource_type="hostedzone", scope="global", listed_prefix="/hostedzone/")
+                        resource_type="hostedzone", scope="global", listed_prefix="/hostedzone/",
+                        rare="route53:hostedzone")
 # records carry no tags: their ownership is an owner TXT beside each (DnsRecord.retag writes it)
 RECORD_SETS = AwsFacts("route53", "list_resource_record_sets", "ResourceRecordSets", "Name", tag_style.ROUTE53,
                        scope="global")
@@ -118,7 +121,10 @@ def _global_region(r: Resource, catalog: Catalog) -> str:
 
 def _owned_zones(obs: Observation) -> list[tuple[dict[str, Any], dict[str, str]]]:
     """This enterprise's zones with their tags (tagged, or untagged and named by a document's awsId:
-    adopted): one listing and its tags, shared by both kinds (the query layer)."""
+    adopted): one listing and its tags, shared by both kinds (the query layer); none asked for when no
+    zone or record is desired and the tagging API shows no zone of this enterprise."""
+    if not (obs.needs("DnsZone", HOSTED_ZONES) or obs.needs("DnsRecord")):
+        return []
     return [(z, tags_of(z)) for z in obs.owned(HOSTED_ZONES)]
 
 

@@ -238,10 +238,8 @@ class VirtualMachine(Kind):
         iid = inst["InstanceId"]
         enis = self.nics_of(inst)
         eni_ids = [n["NetworkInterfaceId"] for n in enis]
-        untagged = [n["NetworkInterfaceId"] for n in enis
-                    if {"Key": TAG_ADDRESS, "Value": node.id} not in (n.get("TagSet") or [])]
-        for eni in untagged:  # AWS tags them from TagSpecifications; an endpoint that did not (moto) gets them now
-            tag_style.EC2.write(op.call, ec2, self.facts[0], eni, ownership_tags(node), ())
+        # The nics are tagged by the TagSpecifications above (the local endpoint too: localaws.py). No check
+        # here: RunInstances' answer never lists a nic's tags, so a check would tag every nic twice on AWS.
         live = Live(id=node.id, kind=self.name, aws_id=iid, tags=tags,
                     props={**p, "secondaryIps": [[] for _ in nics], "state": "deployed"},
                     attrs={"enis": eni_ids, "privateIps": [n.get("PrivateIpAddress") for n in enis],
