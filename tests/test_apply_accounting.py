@@ -9,6 +9,7 @@ The walk itself: a cycle or a task that raises fails with a reason instead of va
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,43 @@ def test_nat_gateway_moved_to_a_network_added_in_the_same_commit(aws, tmp_path: 
     nat = next(c for c in json.loads(out)["changes"] if c["id"] == f"acme/{name}/NatGateway/nat")
     assert (nat["action"], nat["cause"]) == ("replace", "forces-replacement")
     converge(Cli(specs), aws_clients)  # one outcome each, all done; then no changes, no orphan
+
+
+def _random_walk(seed: int) -> None:
+    import random
+    import threading
+
+    rnd = random.Random(seed)
+    n = rnd.randint(1, 60)
+    order, lock, have, outcomes = [], threading.Lock(), set(), []
+    fails = {f"t{i}" for i in range(n) if rnd.random() < 0.15}
+    after = {f"t{i}": {f"t{j}" for j in range(i) if rnd.random() < 0.1} for i in range(n)}
+    later = {f"t{i}": {f"t{j}" for j in range(i) if rnd.random() < 0.05} - after[f"t{i}"] for i in range(n)}
+
+    def run(k: str) -> Outcome:
+        with lock:
+            early = (after[k] | later[k]) - have
+            order.append(k)
+        return Outcome(k, "create", "failed" if k in fails or early else "done", f"ran before {early}")
+
+    def done(o: Outcome) -> None:
+        with lock:
+            have.add(o.id)
+            outcomes.append(o.id)
+
+    tasks = {k: Task(k, partial(run, k), after=after[k], later_than=later[k]) for k in after}
+    res = walk(tasks, rnd.randint(1, 8), on_done=done)
+    assert set(res) == set(tasks) and sorted(outcomes) == sorted(tasks), seed
+    for i in range(n):  # in index order: what a task needs has its expected status already
+        k = f"t{i}"
+        blocked = any(res[d].status != "done" for d in after[k])
+        assert res[k].status == ("skipped" if blocked else "failed" if k in fails else "done"), (seed, res[k])
+        assert (k in order) == (not blocked), (seed, k)
+
+
+def test_walk_on_random_graphs_runs_each_task_once_after_what_it_waits_for():
+    """Random acyclic task graphs with random failures: every task gets one outcome; a task runs only
+    after every task it waits for has an outcome; it is skipped exactly when something it needs was not
+    done (transitively), and runs otherwise."""
+    for seed in range(40):
+        _random_walk(seed)

@@ -78,51 +78,69 @@ def walk(tasks: dict[str, Task], parallelism: int, on_done: Callable[[Outcome], 
     A failed or skipped task skips the tasks that need it (`after`). Tasks that can never start (a
     dependency cycle) fail with the cycle as their reason, and the walk goes on with the rest; a task
     that raises fails with the exception as its reason.
+
+    Event-driven: each task counts the tasks it still waits for, and an outcome visits only the tasks
+    that wait for it, so the walk's own cost grows with the dependencies, not with tasks x outcomes
+    (it runs on the thread that the workers share the interpreter with).
     """
     results: dict[str, Outcome] = {}
     need = {k: {d for d in t.after if d in tasks and d != k} for k, t in tasks.items()}
     wait_for = {k: need[k] | {d for d in t.later_than if d in tasks and d != k} for k, t in tasks.items()}
+    waiters: dict[str, list[str]] = {k: [] for k in tasks}
+    for k in sorted(tasks):
+        for d in wait_for[k]:
+            waiters[d].append(k)
+    left = {k: len(w) for k, w in wait_for.items()}
     pending = set(tasks)
     running: dict[Future[Outcome], str] = {}
 
-    def settle(k: str, status: str, detail: str) -> None:
-        t = tasks[k]
-        results[k] = t.fail(status, detail) if t.fail else Outcome(k, "", status, detail)
-        on_done(results[k])
-        pending.discard(k)
-
     with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
+        def finished(k: str, outcome: Outcome) -> None:
+            """Record an outcome; skip what needed a task that did not get done, start what is ready."""
+            todo = [(k, outcome)]
+            while todo:
+                k, outcome = todo.pop()
+                results[k] = outcome
+                pending.discard(k)
+                on_done(outcome)
+                for j in waiters[k]:
+                    if j not in pending:
+                        continue
+                    left[j] -= 1
+                    if outcome.status != "done" and k in need[j]:
+                        pending.discard(j)
+                        t = tasks[j]
+                        detail = f"because {tasks[k].label} {outcome.status}"
+                        todo.append((j, t.fail("skipped", detail) if t.fail else Outcome(j, "", "skipped", detail)))
+                    elif left[j] == 0:
+                        start(j)
+
+        def start(k: str) -> None:
+            pending.discard(k)
+            running[pool.submit(tasks[k].run)] = k
+
+        for k in sorted(k for k in pending if left[k] == 0):
+            start(k)
         while pending or running:
-            progressed = False
-            for k in sorted(pending):
-                bad = sorted(d for d in need[k] if d in results and results[d].status != "done")
-                if bad:
-                    settle(k, "skipped", f"because {tasks[bad[0]].label} {results[bad[0]].status}")
-                    progressed = True
-                elif all(d in results for d in wait_for[k]):
-                    running[pool.submit(tasks[k].run)] = k
-                    pending.discard(k)
-                    progressed = True
-            if progressed and pending:
+            if not running:  # nothing runs and nothing can start: a cycle
+                cycle = _cycle(sorted(pending), wait_for, results)
+                names = " -> ".join(c for c in [*cycle, cycle[0]])
+                pending.difference_update(cycle)  # each fails for the cycle, not skipped for another member
+                for c in cycle:
+                    t = tasks[c]
+                    detail = f"dependency cycle, nothing was done: {names}"
+                    finished(c, t.fail("failed", detail) if t.fail else Outcome(c, "", "failed", detail))
                 continue
-            if not running:
-                if pending:  # nothing runs and nothing can start: a cycle
-                    cycle = _cycle(sorted(pending), wait_for, results)
-                    names = " -> ".join(c for c in [*cycle, cycle[0]])
-                    for c in cycle:
-                        settle(c, "failed", f"dependency cycle, nothing was done: {names}")
-                    continue
-                break
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for f in done:
                 k = running.pop(f)
                 try:
-                    results[k] = f.result()
+                    outcome = f.result()
                 except Exception as e:  # a task must not lose its outcome (nor the others theirs)
-                    pending.add(k)
-                    settle(k, "failed", f"internal error: {type(e).__name__}: {e}")
-                    continue
-                on_done(results[k])
+                    t = tasks[k]
+                    detail = f"internal error: {type(e).__name__}: {e}"
+                    outcome = t.fail("failed", detail) if t.fail else Outcome(k, "", "failed", detail)
+                finished(k, outcome)
     return results
 
 
