@@ -73,3 +73,22 @@ def test_a_wait_that_never_succeeds_fails_alone_naming_its_address(aws, tmp_path
     t.join(30)
     assert "acme/Volume/b" in str(e.value) and e.value.code == "Timeout"
     assert ok and ok[0]["VolumeId"] == vid
+
+
+def test_a_delete_wait_takes_an_object_gone_from_the_answer_as_done(aws, tmp_path: Path):
+    """absent_ok (waits for a delete): AWS forgets deleted objects, so one missing from the answer is gone,
+    not "not visible yet"; an object still there and not ready keeps the wait going until it is."""
+    specs = write_specs(tmp_path / "specs", {"e.yaml": enterprise_doc()})
+    ctx = context_for(next(iter(load_specs(specs).catalog.enterprises())))
+    ec2 = ctx.client("ec2", "us-east-1")
+    vid = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    ec2.delete_volume(VolumeId=vid)
+    started = time.monotonic()
+    assert wait_for(ctx, "us-east-1", VOLUMES, vid, "acme/Volume/a", "volume deleted", lambda v: False,
+                    timeout=5, absent_ok=True) == {}
+    assert time.monotonic() - started < 2
+    kept = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    with pytest.raises(ResourceError) as e:  # still listed, never "deleted": the wait times out
+        wait_for(ctx, "us-east-1", VOLUMES, kept, "acme/Volume/b", "volume deleted", lambda v: v["State"] == "deleted",
+                 timeout=1.5, absent_ok=True)
+    assert e.value.code == "Timeout"

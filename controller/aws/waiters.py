@@ -38,6 +38,7 @@ class _Wait:
     failed: Callable[[dict[str, Any]], str | None]
     timeout: float
     deadline: float
+    absent_ok: bool = False  # a delete's wait: an id the answer lacks is gone (AWS forgets deleted objects)
     due: float = 0.0
     delay: float = FIRST_DELAY
     done: bool = False
@@ -114,6 +115,9 @@ class _Poller:
                 if reason:
                     x.error, x.done = ResourceError(x.address, f"wait for {x.what}", "Failed", reason), True
                     continue
+            elif x.absent_ok:
+                x.result, x.done = {}, True
+                continue
             if now > x.deadline:
                 x.error = ResourceError(x.address, f"wait for {x.what}", "Timeout",
                                         f"not {x.what} after {x.timeout:.0f} s")
@@ -129,17 +133,20 @@ _LOCK = threading.Lock()
 
 def wait_for(ctx: AwsContext, region: str, facts: AwsFacts, aws_id: str, address: str, what: str,
              ready: Callable[[dict[str, Any]], bool],
-             failed: Callable[[dict[str, Any]], str | None] = lambda _: None, timeout: float = 600) -> dict[str, Any]:
+             failed: Callable[[dict[str, Any]], str | None] = lambda _: None, timeout: float = 600,
+             absent_ok: bool = False) -> dict[str, Any]:
     """Block until the object `aws_id` is ready (its describe item), sharing polls with every other wait
     for objects of the same type, enterprise and region. Raises ResourceError naming `address` when the
-    object fails, or is not ready after `timeout` seconds."""
+    object fails, or is not ready after `timeout` seconds. absent_ok (waits for a delete): an id the
+    answer lacks is gone, and the result is {}."""
     key = (id(ctx), region, facts)
     with _LOCK:
         poller = _POLLERS.get(key)
         if poller is None or poller.ctx is not ctx:
             poller = _POLLERS[key] = _Poller(ctx, region, facts)
     now = time.monotonic()
-    w = _Wait(aws_id, address, what, ready, failed, timeout=timeout, deadline=now + timeout, due=now)
+    w = _Wait(aws_id, address, what, ready, failed, timeout=timeout, deadline=now + timeout, absent_ok=absent_ok,
+              due=now)
     try:
         return poller.run(w)
     finally:

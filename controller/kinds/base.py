@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from controller.aws import query
+from controller.aws import query, waiters
 from controller.aws.errors import aws_call, is_not_found
 from controller.aws.query import AwsFacts, Observation, Scope
 from controller.aws.session import AwsContext
@@ -141,6 +141,15 @@ class Op:
     def tag_new(self, facts: AwsFacts, target: str) -> None:
         """After a create: the tags its call could not set (styles without tags at creation, Route 53)."""
         facts.tags.after_create(self.call, self.client(facts.service), facts, target, ownership_tags(self.want))
+
+    def wait_for(self, facts: AwsFacts, aws_id: str, what: str, ready: Callable[[dict[str, Any]], bool],
+                 failed: Callable[[dict[str, Any]], str | None] = lambda _: None, timeout: float = 600,
+                 absent_ok: bool = False) -> dict[str, Any]:
+        """Wait for one object of type `facts` (its describe item), batched with every other wait for that
+        type in this enterprise and region: one describe call per poll for all of them
+        (controller/aws/waiters.py). absent_ok: a delete's wait, where an object gone from the answer is done."""
+        return waiters.wait_for(self.ctx, self.region, facts, aws_id, self.address, what, ready, failed,
+                                timeout=timeout, absent_ok=absent_ok)
 
     def wait(self, what: str, probe: Callable[[], Any], ready: Callable[[Any], bool], timeout: float = 600,
              failed: Callable[[Any], str | None] = lambda _: None) -> Any:

@@ -350,10 +350,9 @@ class NatGateway(Kind):
                       AllocationId=allocation, ClientToken=client_token(node, op.props),
                       **self.tags_at_create(node))["NatGateway"]
         nat_id = nat["NatGatewayId"]
-        op.wait("NAT gateway available",
-                lambda: op.client().describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"][0],
-                ready=lambda n: n["State"] == "available",
-                failed=lambda n: n.get("FailureMessage") if n["State"] == "failed" else None)
+        if nat.get("State") != "available":  # AWS answers "pending": wait (batched)
+            op.wait_for(NAT_GATEWAYS, nat_id, "NAT gateway available", ready=lambda n: n["State"] == "available",
+                        failed=lambda n: n.get("FailureMessage") if n["State"] == "failed" else None)
         return Live(id=node.id, kind=self.name, aws_id=nat_id,
                     props={"subnet": op.props["subnet"], "allocation": allocation}, tags=ownership_tags(node))
 
@@ -385,9 +384,8 @@ class NatGateway(Kind):
         ec2 = op.client()
         nat_id = op.live.aws_id
         op.call("delete NAT gateway", ec2.delete_nat_gateway, NatGatewayId=nat_id, ok_not_found=True)
-        op.wait("NAT gateway deleted",
-                lambda: ec2.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"][0],
-                ready=lambda n: n["State"] == "deleted")
+        op.wait_for(NAT_GATEWAYS, nat_id, "NAT gateway deleted", ready=lambda n: n["State"] == "deleted",
+                    absent_ok=True)
         # release the Elastic IP it allocated itself (a reused PublicIp stays: it has a document)
         found = op.call("find NAT Elastic IP", ec2.describe_addresses,
                         Filters=[{"Name": "tag:controller:address", "Values": [op.live.id]}])["Addresses"]

@@ -23,8 +23,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import botocore.exceptions
-
 from controller.aws import tags as tag_style
 from controller.graph import Node, Ref
 from controller.kinds.base import (
@@ -311,21 +309,13 @@ class VirtualMachine(Kind):
 
     @staticmethod
     def _wait(op: Op, state: str) -> None:
-        ec2 = op.client()
+        """Batched with the other VMs' waits: one DescribeInstances per poll for all of them. A terminated
+        instance may be gone from the answer (AWS forgets them after a while): that is terminated too."""
         iid = op.live.aws_id if op.live else ""
-
-        def probe() -> str | None:
-            try:
-                res = ec2.describe_instances(InstanceIds=[iid])
-            except botocore.exceptions.ClientError as e:
-                if state == "terminated" and e.response.get("Error", {}).get("Code") == "InvalidInstanceID.NotFound":
-                    return "terminated"  # AWS forgets terminated instances after a while
-                raise
-            found = [i for r in res.get("Reservations", []) for i in r.get("Instances", [])]
-            return found[0]["State"]["Name"] if found else ("terminated" if state == "terminated" else None)
-
-        op.wait(state, probe, lambda s: s == state,
-                failed=lambda s: f"the instance is {s}" if s in GONE and state != "terminated" else None)
+        op.wait_for(INSTANCES, iid, state, ready=lambda i: i["State"]["Name"] == state,
+                    failed=lambda i: (f"the instance is {i['State']['Name']}"
+                                      if i["State"]["Name"] in GONE and state != "terminated" else None),
+                    absent_ok=state == "terminated")
 
     def delete(self, op: Op) -> None:
         assert op.live is not None

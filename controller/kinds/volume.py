@@ -172,9 +172,9 @@ class Volume(Kind):
         vol = op.call("create volume", ec2.create_volume, **kw, ClientToken=client_token(node, op.props),
                       **self.tags_at_create(node))
         vid = vol["VolumeId"]
-        v = wait_for(op.ctx, op.region, VOLUMES, vid, op.address, "volume available",
-                     ready=lambda v: v["State"] == "available",
-                     failed=lambda v: "the volume went to state error" if v["State"] == "error" else None)
+        v = vol if vol.get("State") == "available" else wait_for(  # AWS answers "creating": wait (batched)
+            op.ctx, op.region, VOLUMES, vid, op.address, "volume available", ready=lambda v: v["State"] == "available",
+            failed=lambda v: "the volume went to state error" if v["State"] == "error" else None)
         return Live(id=node.id, kind=self.name, aws_id=vid, props=decode_volume(v, node),
                     tags=ownership_tags(node), attrs={"attachments": []})
 
@@ -289,11 +289,12 @@ class VolumeAttachment(Kind):
         ec2 = op.client()
         p = op.props
         vid, iid, device = p["volume"], p["instance"], p["device"]
-        op.call("attach volume", ec2.attach_volume, VolumeId=vid, InstanceId=iid, Device=device,
-                retry_codes=["IncorrectState", "InvalidVolume.NotFound", "InvalidInstanceID.NotFound"])
-        wait_for(op.ctx, op.region, VOLUMES, vid, op.address, "volume attached",
-                 ready=lambda v: any(a["InstanceId"] == iid and a.get("State") == "attached"
-                                     for a in v.get("Attachments") or []))
+        att = op.call("attach volume", ec2.attach_volume, VolumeId=vid, InstanceId=iid, Device=device,
+                      retry_codes=["IncorrectState", "InvalidVolume.NotFound", "InvalidInstanceID.NotFound"])
+        if att.get("State") != "attached":  # AWS answers "attaching": wait (batched)
+            wait_for(op.ctx, op.region, VOLUMES, vid, op.address, "volume attached",
+                     ready=lambda v: any(a["InstanceId"] == iid and a.get("State") == "attached"
+                                         for a in v.get("Attachments") or []))
         if p["deleteOnTermination"]:  # AttachVolume leaves it false: only true needs a call
             self._delete_on_termination(op, iid, device, True)
         return Live(id=node.id, kind=self.name, aws_id=f"{vid}@{iid}", props=dict(p), tags=ownership_tags(node),

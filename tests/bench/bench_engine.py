@@ -7,6 +7,9 @@
    needs, and peak memory.
 
 Run with `make bench` (or `python -m tests.bench engine`). Results go to tests/bench/results/engine.txt.
+`python -m tests.bench.bench_engine small-only`: the 20-VM estate alone (engine-small.txt);
+`python -m tests.bench.bench_engine --vms 1000 [--vdcs 20 --public-ips 200 --volumes 500 --parallelism 10]`:
+one estate, its apply against the bare replay of its writes, and its no-change plan (engine-1000.txt).
 """
 
 from __future__ import annotations
@@ -166,8 +169,10 @@ def scenario(server: AwsServer, name: str, files: dict[str, str], parallelisms: 
             if record is not None and record.exists():
                 writes = json.loads(record.read_text())
                 reads = int(rep.get("api_calls", 0)) - len(writes)
+                by_op = json.loads(Path(f"{record}.reads").read_text()) if Path(f"{record}.reads").exists() else {}
                 lines.append(f"{name}: during apply {len(writes)} write calls and {reads} read calls "
-                             f"(reads: {reads / max(len(writes), 1):.3f} per write)")
+                             f"(reads: {reads / max(len(writes), 1):.3f} per write); the command's reads, its plan "
+                             f"included: {dict(sorted(by_op.items()))}")
                 print(lines[-1], flush=True)
                 server.reset()
                 bare_s, ops, failed = replay(writes, server.url, par, ACCOUNT)
@@ -193,20 +198,38 @@ def scenario(server: AwsServer, name: str, files: dict[str, str], parallelisms: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = argv or []
-    big = "small-only" not in argv
+    """`small-only`: the 20-VM estate alone. `--vms N` (with --vdcs, --public-ips, --volumes, --parallelism):
+    one estate of that size at one parallelism, to tests/bench/results/engine-N.txt."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="bench_engine")
+    ap.add_argument("--vms", type=int)
+    ap.add_argument("--vdcs", type=int, default=20)
+    ap.add_argument("--public-ips", type=int, default=200)
+    ap.add_argument("--volumes", type=int, default=500)
+    ap.add_argument("--parallelism", type=int, default=10)
+    args, rest = ap.parse_known_args(sys.argv[1:] if argv is None else argv)  # `python -m tests.bench engine` too
+    big = "small-only" not in rest
     RESULTS.mkdir(exist_ok=True)
-    lines = [f"# engine benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores"]
+    lines = [f"# engine benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
+             f"load average {os.getloadavg()[0]:.1f} at start"]
     server = start_server()
     os.environ.update(server.env())
     try:
-        scenario(server, "20 VMs", estate(vms=20, vdcs=1, public_ips=4, volumes=10), [10], lines)
-        if big:
-            scenario(server, "1000 VMs / 20 VDCs / 200 EIPs / 500 volumes",
-                     estate(vms=1000, vdcs=20, public_ips=200, volumes=500), [10, 1], lines)
+        if args.vms:
+            out = f"engine-{args.vms}.txt"
+            scenario(server, f"{args.vms} VMs / {args.vdcs} VDCs / {args.public_ips} EIPs / {args.volumes} volumes",
+                     estate(vms=args.vms, vdcs=args.vdcs, public_ips=args.public_ips, volumes=args.volumes),
+                     [args.parallelism], lines)
+        else:
+            out = "engine.txt" if big else "engine-small.txt"
+            scenario(server, "20 VMs", estate(vms=20, vdcs=1, public_ips=4, volumes=10), [10], lines)
+            if big:
+                scenario(server, "1000 VMs / 20 VDCs / 200 EIPs / 500 volumes",
+                         estate(vms=1000, vdcs=20, public_ips=200, volumes=500), [10, 1], lines)
     finally:
         server.stop()
-    (RESULTS / ("engine.txt" if big else "engine-small.txt")).write_text("\n".join(lines) + "\n")
+    (RESULTS / out).write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

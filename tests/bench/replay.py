@@ -1,7 +1,7 @@
 """The bare boto3 baseline of an apply: its write calls, recorded, then replayed at the same parallelism.
 
 `RECORDER` wraps the CLI: every AWS call whose operation is not a read (Describe/List/Get/AssumeRole) is
-recorded with its parameters and answer. `replay` sends the same calls with plain boto3 clients (one per
+recorded with its parameters and answer (the reads are counted by operation, beside it). `replay` sends the same calls with plain boto3 clients (one per
 account, as the controller acts in one account per enterprise) against a fresh server: each call waits
 only for the calls whose answers produced the AWS ids it names (ids are mapped from the recorded answers
 to the new ones), nothing else — no reads, no waits, no retries beyond botocore's.
@@ -25,17 +25,20 @@ ID = re.compile(r"\b(?:vpc|subnet|igw|rtb|rtbassoc|nat|eipalloc|eipassoc|sg|sgr|
 RECORDER = f"""
 import atexit, json, os, runpy, sys
 import botocore.client as bc
-calls = []
+calls, reads = [], {{}}
 orig = bc.BaseClient._make_api_call
 def rec(self, op, params):
     r = orig(self, op, params)
-    if not op.startswith({READS!r}):
+    if op.startswith({READS!r}):
+        reads[op] = reads.get(op, 0) + 1
+    else:
         calls.append({{"service": self.meta.service_model.service_name, "region": self.meta.region_name,
                       "op": op, "params": params,
                       "answer": {{k: v for k, v in r.items() if k != "ResponseMetadata"}}}})
     return r
 bc.BaseClient._make_api_call = rec
 atexit.register(lambda: open(os.environ["RECORD_TO"], "w").write(json.dumps(calls, default=str)))
+atexit.register(lambda: open(os.environ["RECORD_TO"] + ".reads", "w").write(json.dumps(reads)))
 sys.argv = ["controller"] + sys.argv[1:]
 runpy.run_module("controller", run_name="__main__")
 """
