@@ -49,6 +49,14 @@ def seconds(text: str) -> float:
     if not (text.isascii() and math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"expected a number of seconds (e.g. 30 or 0.5), got {text!r}")
     return value
+def period(text: str) -> float:
+    """A period option (resync, poll, lease): a finite number of seconds, more than 0 (0 would spin)."""
+    value = seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected more than 0 seconds, got {text!r}")
+    return value
+
+
 COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
 MODULES = ("validate", "plan", "onboard", "catalog", "billing", "daemon", "local_aws")
 

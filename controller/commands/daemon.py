@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from controller.commands import command, seconds
+from controller.commands import command, period, positive, seconds
 from controller.daemon import DEFAULT_RECONCILE_TIMEOUT
 from controller.engine.guard import DEFAULT_MAX_DELETES
 from controller.errors import ConfigError
@@ -39,16 +39,16 @@ def _args(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("source (default: watch --specs DIR)")
     src.add_argument("--git", metavar="URL", help="reconcile a git branch instead of --specs (fetched with git)")
     src.add_argument("--branch", default="main", help="git branch (default main)")
-    src.add_argument("--poll", type=float, default=60.0, help="git fetch interval, seconds (default 60)")
+    src.add_argument("--poll", type=period, default=60.0, help="git fetch interval, seconds (default 60)")
     src.add_argument("--git-path", default=".", help="spec folder inside the repository (default: its root)")
     src.add_argument("--workdir", help="where the clone and the per-commit trees live (default: a temp dir)")
-    src.add_argument("--debounce", type=float, default=1.0, help="--specs watch debounce, seconds (default 1)")
+    src.add_argument("--debounce", type=seconds, default=1.0, help="--specs watch debounce, seconds (default 1)")
     loop = p.add_argument_group("loop")
-    loop.add_argument("--resync", type=float, default=300.0,
+    loop.add_argument("--resync", type=period, default=300.0,
                       help="re-plan every enterprise this often, seconds, ±10%% jitter (default 300)")
-    loop.add_argument("--workers", type=int, default=4, help="enterprises reconciled at once (default 4)")
-    loop.add_argument("--parallelism", type=int, default=10, help="objects changed at once per enterprise")
-    loop.add_argument("--backoff-max", type=float, default=300.0, help="cap of the per-enterprise retry "
+    loop.add_argument("--workers", type=positive, default=4, help="enterprises reconciled at once (default 4)")
+    loop.add_argument("--parallelism", type=positive, default=10, help="objects changed at once per enterprise")
+    loop.add_argument("--backoff-max", type=seconds, default=300.0, help="cap of the per-enterprise retry "
                       "backoff, seconds (1 s doubling; default 300)")
     loop.add_argument("--reconcile-timeout", type=seconds, default=DEFAULT_RECONCILE_TIMEOUT, metavar="S",
                       help="past S seconds a reconcile starts no new object, reports what it did and did not do, "
@@ -75,7 +75,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     srv.add_argument("--lease-table", default=os.environ.get("CONTROLLER_LEASE_TABLE"),
                      help="DynamoDB table of per-enterprise leases (created if missing; env CONTROLLER_LEASE_TABLE)")
     srv.add_argument("--lease-region", help="region of the lease table (default AWS_DEFAULT_REGION)")
-    srv.add_argument("--lease-seconds", type=float, default=30.0, help="lease period (default 30; "
+    srv.add_argument("--lease-seconds", type=period, default=30.0, help="lease period (default 30; "
                      "renewed every third of it)")
 
 
