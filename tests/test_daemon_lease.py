@@ -130,3 +130,29 @@ def _at_once(*calls: Callable[[], bool]) -> list[bool]:
     for t in threads:
         t.join()
     return out
+
+
+def test_shutdown_releases_in_parallel_and_leaves_the_rest_to_expire():
+    """release_all at shutdown: all at once, and bounded: on a slow table the leases not released within
+    the bound are left to expire (the daemon stops), the others are released."""
+    import threading
+    from types import SimpleNamespace
+
+    released: list[str] = []
+    lock = threading.Lock()
+
+    def slow_release(lease: Lease) -> bool:
+        time.sleep(0.2)
+        with lock:
+            released.append(lease.enterprise)
+        return True
+
+    table = SimpleNamespace(owner="r1", name="leases", release=slow_release, leave=lambda: None)
+    keeper = LeaseKeeper(table, 30.0, on_acquired=lambda n: None, on_lost=lambda n: None)  # type: ignore[arg-type]
+    keeper.held = {f"e{i:03d}": Lease(f"e{i:03d}", "r1", time.time() + 30, 1) for i in range(100)}
+    started = time.monotonic()
+    keeper.release_all(within=1.0)
+    took = time.monotonic() - started
+    assert took < 2.5, f"{took:.1f} s: not bounded"  # one at a time, 100 releases would be 20 s
+    assert 8 <= len(released) < 100, len(released)  # 8 at a time for about a second, then the rest expire
+    assert set(keeper.held) == {f"e{i:03d}" for i in range(100)} - set(released)

@@ -374,10 +374,16 @@ class Daemon:
         self.stopping.set()
         self.queue.shut_down()
         deadline = None if timeout is None else time.monotonic() + timeout
+        lease_loop = [t for t in self._threads if t.name == "leases"]
         for t in [*self._threads, *self._abandoned]:  # abandoned applies finish the objects they started
-            t.join(None if deadline is None else max(0.1, deadline - time.monotonic()))
+            if t not in lease_loop:
+                t.join(None if deadline is None else max(0.1, deadline - time.monotonic()))
         if self.leases:
-            self.leases.release_all()
+            # a tick in flight (renewing hundreds of leases on a slow table) is not waited for past one
+            # interval: the releases below are conditional on the fence, so a late renewal cannot undo them
+            for t in lease_loop:
+                t.join(self.leases.interval)
+            self.leases.release_all(within=self.leases.interval)
         self.notifier.stop()
 
     def _resync_loop(self) -> None:

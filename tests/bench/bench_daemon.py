@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -194,10 +196,19 @@ def replicas(args: argparse.Namespace) -> tuple[list[str], bool]:
             longest[n] = max(longest[n], now - since)
         recs = [finished_times(d) for d in reps]
         per_rep = [len(r) for r in recs]
+        stops: list[str] = []
+        for d in reps:  # all at once, as a rollout would: each gets SIGTERM, then up to 60 s
+            if d.proc.poll() is None:
+                d.proc.send_signal(signal.SIGTERM)
         for i, d in enumerate(reps):
-            code = d.stop()
+            t = time.monotonic()
+            try:
+                code = d.stop()
+                stops.append(f"r{i} exit {code} in {time.monotonic() - t:.1f} s")
+            except subprocess.TimeoutExpired:
+                d.kill()
+                stops.append(f"r{i} still running 60 s after SIGTERM: killed")
             ended[i] = time.time()
-            assert code == 0, d.logs_text()[-2000:]
     finally:
         for i, d in enumerate(reps):
             if i not in ended:
@@ -220,6 +231,7 @@ def replicas(args: argparse.Namespace) -> tuple[list[str], bool]:
         f"leases acquired in all: {n_leases}; overlapping leases of two replicas on one enterprise: {overlaps}",
         f"longest time an enterprise had no live lease (after all were held): {worst:.1f} s "
         f"(lease {lease:g} s; {sum(v > 0 for v in longest.values())} enterprises ever unowned)",
+        "after SIGTERM: " + "; ".join(stops),
         "RSS per replica (start -> end, max): " + "; ".join(
             f"r{i} {s[0] / 1024:.0f} -> {s[-1] / 1024:.0f} MiB, max {max(s) / 1024:.0f}" for i, s in samples.items() if s),
     ]
