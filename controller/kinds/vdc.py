@@ -338,6 +338,14 @@ class NatGateway(Kind):
                                   tagged_parts=own_eips)
             if live:
                 out.append(live)
+        # A gateway to make: the plan's listing of this enterprise's Elastic IPs already shows whether an
+        # earlier, interrupted apply left it one (tagged with its address); create reads that instead of
+        # asking again (a tag-filtered DescribeAddresses per gateway, 0.4 s each on moto at 1,000 VMs).
+        made = {lv.id for lv in out}
+        for nid, node in obs.desired.items():
+            if node.kind == self.name and nid not in made and not node.props.get("allocation"):
+                node.props["leftEips"] = [{"AllocationId": a["AllocationId"], "AssociationId": a.get("AssociationId")}
+                                          for a in obs.owned(ADDRESSES) if tags_of(a).get(TAG_ADDRESS) == nid]
         return out
 
     def create(self, op: Op) -> Live:
@@ -359,8 +367,10 @@ class NatGateway(Kind):
     def _own_eip(self, op: Op, node: Node) -> str:
         """The NAT's own Elastic IP: one left by an earlier try is adopted, never allocated twice."""
         ec2 = op.client()
-        found = op.call("find NAT Elastic IP", ec2.describe_addresses,
-                        Filters=[{"Name": "tag:controller:address", "Values": [node.id]}])["Addresses"]
+        found = op.props.get("leftEips")  # what the plan saw (NatGateway.observe), else ask
+        if found is None:
+            found = op.call("find NAT Elastic IP", ec2.describe_addresses,
+                            Filters=[{"Name": "tag:controller:address", "Values": [node.id]}])["Addresses"]
         free = [a for a in found if not a.get("AssociationId")]
         if not free and found:
             # associated, but maybe to a NAT gateway that is gone (AWS frees it; moto does not): ask

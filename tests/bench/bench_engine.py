@@ -119,6 +119,22 @@ def write(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (the local endpoint's), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_cli(server: AwsServer, *args: str, record: Path | None = None) -> tuple[int, dict, float, int]:
     env = {**os.environ, **server.env(), **({"RECORD_TO": str(record)} if record else {})}
     t = time.monotonic()
@@ -161,11 +177,14 @@ def scenario(server: AwsServer, name: str, files: dict[str, str], parallelisms: 
         with tempfile.TemporaryDirectory() as tmp:
             specs = write(Path(tmp) / "specs", files)
             record = Path(tmp) / "writes.json" if par == parallelisms[0] else None
+            srv0, cli0 = cpu_seconds(server.proc.pid), children_cpu()
             code, rep, secs, rss = run_cli(server, "apply", "--specs", str(specs), "--auto-approve", "--json",
                                            "--parallelism", str(par), record=record)
+            srv_cpu, cli_cpu = cpu_seconds(server.proc.pid) - srv0, children_cpu() - cli0
             lines.append(f"{name}: apply (parallelism {par}): exit {code}, {secs:.2f} s wall "
                          f"({rep.get('seconds', 0):.2f} s applying), {rep.get('api_calls', '?')} API calls in apply, "
-                         f"{rep.get('failed', '?')} failed" + (f", peak RSS {rss / 1024:.0f} MB" if rss else ""))
+                         f"{rep.get('failed', '?')} failed" + (f", peak RSS {rss / 1024:.0f} MB" if rss else "")
+                         + f"; CPU: the command {cli_cpu:.1f} s, the endpoint {srv_cpu:.1f} s")
             print(lines[-1], flush=True)
             if record is not None and record.exists():
                 writes = json.loads(record.read_text())
@@ -176,9 +195,14 @@ def scenario(server: AwsServer, name: str, files: dict[str, str], parallelisms: 
                              f"included: {dict(sorted(by_op.items()))}")
                 print(lines[-1], flush=True)
                 server.reset()
+                srv0, own0 = cpu_seconds(server.proc.pid), time.process_time()
                 bare_s, ops, failed = replay(writes, server.url, par, ACCOUNT)
+                srv_cpu, own_cpu = cpu_seconds(server.proc.pid) - srv0, time.process_time() - own0
                 lines.append(f"{name}: bare boto3 replay of the same {len(writes)} write calls at parallelism {par}: "
-                             f"{bare_s:.2f} s ({failed} failed); apply/bare = {rep.get('seconds', 0) / bare_s:.2f}x")
+                             f"{bare_s:.2f} s ({failed} failed); apply/bare = {rep.get('seconds', 0) / bare_s:.2f}x; "
+                             f"CPU: the replay {own_cpu:.1f} s (client set-up included), the endpoint {srv_cpu:.1f} s"
+                             + "; failed: " + (", ".join(f"{k.removeprefix('failed ')} x{v}" for k, v in sorted(ops.items())
+                                                         if k.startswith("failed ")) or "none"))
                 print(lines[-1], flush=True)
                 server.reset()
                 code, rep, secs, rss = run_cli(server, "apply", "--specs", str(specs), "--auto-approve", "--json",

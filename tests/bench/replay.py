@@ -109,9 +109,10 @@ def replay(calls: list[dict[str, Any]], url: str, parallelism: int, account: str
             params = _subst(c["params"], ids)
         try:
             answer = fn(**params)
-        except Exception:
+        except Exception as e:
             with lock:
                 failed += 1
+                ops[f"failed {c['op']}: {type(e).__name__}"] += 1
             return
         with lock:
             _pairs(c["answer"], answer, ids)
