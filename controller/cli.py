@@ -97,6 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from controller.logs import configure
 
         configure(verbose=True)
+    import gc
+
+    if getattr(args, "command", None) != "daemon":
+        # a one-shot command makes hundreds of thousands of long-lived objects (service models, specs, the
+        # plan) and few cycles: collecting the young generation every 700 allocations was ~0.1-0.2 s of a
+        # 20-VM no-change plan; the daemon keeps the default
+        gc.set_threshold(20_000, 20, 20)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -109,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as e:  # the last guard: an unexpected error is one line, not a traceback
         return _last_guard(e, getattr(args, "verbose", False))
+    finally:
+        # The process ends next: what it made stays out of the collector's final passes (the
+        # interpreter's exit spent ~0.4 s of a 20-VM no-change plan collecting service models and specs).
+        gc.freeze()
 
 
 def _last_guard(e: Exception, verbose: bool) -> int:
