@@ -168,11 +168,11 @@ class FirewallRules(Kind):
 
     def create(self, op: Op) -> Live:
         node = op.want
-        ec2 = op.client()
         gid = op.props["group"]
-        # a new group comes with the default "all outbound" egress rule: start from what is there
-        g = op.call("describe security group", ec2.describe_security_groups, GroupIds=[gid],
-                    retry_codes=["InvalidGroup.NotFound"])["SecurityGroups"][0]
+        # a new group comes with the default "all outbound" egress rule: start from what is there, read
+        # with one describe shared by the rule sets being made at the same time (batched like a wait; a
+        # group not visible yet is polled again)
+        g = op.wait_for(SECURITY_GROUPS, gid, "security group visible", ready=lambda _: True, timeout=120)
         op.live = Live(id=node.id, kind=self.name, aws_id=gid,
                        props={"group": gid, "ingress": _live_atoms(g.get("IpPermissions", [])),
                               "egress": _live_atoms(g.get("IpPermissionsEgress", []))},
