@@ -55,6 +55,9 @@ class AwsFacts:
     rare: str | None = None  # Resource Groups Tagging API `service:type`: listed only when desired or tagged
     describe_args: tuple[tuple[str, Any], ...] = ()  # fixed arguments of the listing (IncludePublicKey)
     listed_prefix: str = ""  # the listing's ids carry this prefix, AWS ids elsewhere do not (/hostedzone/)
+    # more describe filters of a batched wait or lookup by `adopt_filter` (controller/aws/waiters.py):
+    # a VPC's main route table is the route table of filters vpc-id=ID and association.main=true
+    wait_filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def target_field(self) -> str:

@@ -63,7 +63,8 @@ class _Poller:
         found: dict[str, dict[str, Any]] = {}
         for i in range(0, len(ids), MAX_IDS):
             items = pages(client, f.describe, f.key, address, f"wait ({f.describe})",
-                          Filters=[{"Name": f.adopt_filter, "Values": ids[i:i + MAX_IDS]}])
+                          Filters=[{"Name": f.adopt_filter, "Values": ids[i:i + MAX_IDS]},
+                                   *({"Name": name, "Values": list(values)} for name, values in f.wait_filters)])
             found.update((f.aws_id(item), item) for item in items)
         return found
 

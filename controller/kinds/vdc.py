@@ -43,6 +43,9 @@ INTERNET_GATEWAYS = AwsFacts("ec2", "describe_internet_gateways", "InternetGatew
                              id_prefix="igw-")
 ROUTE_TABLES = AwsFacts("ec2", "describe_route_tables", "RouteTables", "RouteTableId", tag_style.EC2,
                         resource_type="route-table", adopt_filter="route-table-id", id_prefix="rtb-")
+# a VPC's main route table, looked up by its VPC's id (batched, as waits are: one call for the VDCs made together)
+MAIN_ROUTE_TABLES = AwsFacts("ec2", "describe_route_tables", "RouteTables", "VpcId", tag_style.EC2,
+                             adopt_filter="vpc-id", wait_filters=(("association.main", ("true",)),))
 NAT_GATEWAYS = AwsFacts("ec2", "describe_nat_gateways", "NatGateways", "NatGatewayId", tag_style.EC2,
                         resource_type="natgateway", adopt_filter="nat-gateway-id", id_prefix="nat-")
 
@@ -254,17 +257,12 @@ class RouteTable(Kind):
         node = op.want
         ec2 = op.client()
         if op.props["main"]:
-            found = op.call("find main route table", ec2.describe_route_tables, Filters=[
-                {"Name": "vpc-id", "Values": [op.props["vpc"]]}, {"Name": "association.main", "Values": ["true"]}])
-            tables = found["RouteTables"]
-            if not tables:
-                from controller.errors import ResourceError
-
-                raise ResourceError(node.id, "adopt main route table", "NotFound",
-                                    f"VPC {op.props['vpc']} has no main route table")
-            rt_id = tables[0]["RouteTableId"]
+            # a new VPC's main table may not be visible yet: polled again, and a Timeout error names it
+            table = op.wait_for(MAIN_ROUTE_TABLES, op.props["vpc"], "the VPC's main route table", ready=lambda _: True,
+                                timeout=120)
+            rt_id = table["RouteTableId"]
             op.retag(ROUTE_TABLES, rt_id, ownership_tags(node))
-            current = decode_routes(tables[0])
+            current = decode_routes(table)
         else:
             rt = op.call("create route table", ec2.create_route_table, VpcId=op.props["vpc"],
                          **self.tags_at_create(node))["RouteTable"]
