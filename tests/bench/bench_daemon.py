@@ -209,10 +209,13 @@ def replicas(args: argparse.Namespace) -> tuple[list[str], bool]:
                 d.kill()
                 stops.append(f"r{i} still running 60 s after SIGTERM: killed")
             ended[i] = time.time()
-    finally:
+    finally:  # nothing outlives the bench: a replica left running loads the machine for every later run
         for i, d in enumerate(reps):
             if i not in ended:
-                d.stop()
+                try:
+                    d.stop()
+                except subprocess.TimeoutExpired:
+                    d.kill()
                 ended[i] = time.time()
         server.stop()
     overlaps = "none"
