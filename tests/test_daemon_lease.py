@@ -156,3 +156,28 @@ def test_shutdown_releases_in_parallel_and_leaves_the_rest_to_expire():
     assert took < 2.5, f"{took:.1f} s: not bounded"  # one at a time, 100 releases would be 20 s
     assert 8 <= len(released) < 100, len(released)  # 8 at a time for about a second, then the rest expire
     assert set(keeper.held) == {f"e{i:03d}" for i in range(100)} - set(released)
+
+
+def test_a_tick_stops_taking_new_leases_halfway_through_its_interval():
+    """On a slow table a tick takes new leases for half its interval only: those it took first must not
+    expire before the next tick renews them. The rest are taken by later ticks."""
+    from types import SimpleNamespace
+
+    def acquire(name: str, seconds: float) -> Lease:
+        time.sleep(0.05)
+        return Lease(name, "r1", time.time() + seconds, 1)
+
+    names = {f"e{i:03d}" for i in range(100)}
+    table = SimpleNamespace(owner="r1", name="leases", scan=lambda: [], heartbeat_member=lambda s: None,
+                            acquire=acquire, renew=lambda lease, s: True)
+    keeper = LeaseKeeper(table, 0.6, on_acquired=lambda n: None, on_lost=lambda n: None)  # type: ignore[arg-type]
+    keeper.set_wanted(names)
+    keeper.tick()  # the first tick only registers
+    started = time.monotonic()
+    keeper.tick()
+    took = time.monotonic() - started
+    held = len(keeper.owned())
+    assert 0 < held < 50 and took < 0.5, (held, took)  # 8 at a time for 0.1 s, not all 100 (0.6 s)
+    for _ in range(20):
+        keeper.tick()
+    assert set(keeper.owned()) == names

@@ -226,6 +226,10 @@ class LeaseKeeper:
 
     def tick(self) -> None:
         self._ticks += 1
+        # new leases are taken only in the first half of a tick's interval: on a slow table, a tick that
+        # went on acquiring hundreds would outlast the leases it took first (they expire before the next
+        # tick renews them); the rest are taken by the next ticks
+        until = time.monotonic() + self.interval / 2
         # renew first, all at once: a held lease must never lapse because other calls were slow
         held = sorted(self.owned_leases().items())
         if held:
@@ -263,15 +267,20 @@ class LeaseKeeper:
             elif float(item.get("expires_at", 0)) < now:
                 orphans.append(name)  # its holder died: take it over now, whatever the share
         # orphans (a takeover must be quick) whatever the share, then released ones up to the fair share
-        self._acquire_all(orphans, takeover=True)
+        self._acquire_all(orphans, takeover=True, until=until)
         random.shuffle(free)
-        self._acquire_all(free[:max(0, share - len(self.owned_leases()))], takeover=False)
+        self._acquire_all(free[:max(0, share - len(self.owned_leases()))], takeover=False, until=until)
 
-    def _acquire_all(self, names: list[str], takeover: bool) -> None:
+    def _acquire_all(self, names: list[str], takeover: bool, until: float | None = None) -> None:
         """All at once: one at a time, a slow endpoint made a tick outlast the leases it had just taken.
-        A name lost to another replica's race is simply not held (a later tick looks again)."""
-        for name, got in zip(names, self._pool.map(lambda n: self.table.acquire(n, self.seconds), names),
-                             strict=True):
+        A name lost to another replica's race is simply not held (a later tick looks again); so is one
+        not tried before `until` (monotonic time)."""
+        def take(n: str) -> Lease | dict[str, Any] | None:
+            if until is not None and time.monotonic() > until:
+                return None
+            return self.table.acquire(n, self.seconds)
+
+        for name, got in zip(names, self._pool.map(take, names), strict=True):
             if isinstance(got, Lease):
                 with self._lock:
                     self.held[name] = got
