@@ -33,6 +33,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import botocore.exceptions
+
 from controller.daemon.lease import REPLICA_PREFIX, LeaseTable
 from tests.awsserver import start_server
 from tests.helpers import enterprise_doc, write_specs
@@ -160,6 +162,7 @@ def replicas(args: argparse.Namespace) -> tuple[list[str], bool]:
         longest: dict[str, float] = defaultdict(float)
         samples: dict[int, list[int]] = {i: [] for i in range(len(reps))}
         scans = 0
+        failed_scans: list[float] = []
         all_held_at: float | None = None
         stop = threading.Event()
 
@@ -167,7 +170,12 @@ def replicas(args: argparse.Namespace) -> tuple[list[str], bool]:
             nonlocal scans, all_held_at
             while not stop.wait(2.0):
                 now = time.time()
-                held = {i["enterprise"] for i in table.scan() if not i["enterprise"].startswith(REPLICA_PREFIX)
+                try:
+                    items = table.scan()
+                except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+                    failed_scans.append(now)  # a loaded endpoint: this scan says nothing, the next may
+                    continue
+                held = {i["enterprise"] for i in items if not i["enterprise"].startswith(REPLICA_PREFIX)
                         and float(i["expires_at"]) > now}
                 scans += 1
                 for i, d in enumerate(reps):
@@ -229,7 +237,7 @@ def replicas(args: argparse.Namespace) -> tuple[list[str], bool]:
         f"enterprises: {len(names)} (one VirtualDatacenter of network type none each), resync {args.resync:g} s, "
         f"{args.workers} workers per replica, lease {lease:g} s, one local moto server",
         f"first pass (boot -> every enterprise reconciled once by some replica): {first_pass:.1f} s; then "
-        f"{args.minutes:g} min measured, {scans} scans of the lease table",
+        f"{args.minutes:g} min measured, {scans} scans of the lease table ({len(failed_scans)} failed)",
         "enterprises reconciled per replica (distinct): " + ", ".join(str(c) for c in per_rep),
         f"leases acquired in all: {n_leases}; overlapping leases of two replicas on one enterprise: {overlaps}",
         f"longest time an enterprise had no live lease (after all were held): {worst:.1f} s "
