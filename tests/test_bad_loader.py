@@ -157,14 +157,21 @@ def _unprivileged() -> list[str] | None:
     if os.geteuid() != 0:
         return []
     setpriv = shutil.which("setpriv")
-    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"] if setpriv else None
+    if not setpriv:
+        return None
+    prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    # the unprivileged user must be able to run the code at all (a checkout in a 0700 folder, as
+    # `mktemp -d` makes, is root's alone)
+    ok = subprocess.run([*prefix, sys.executable, "-c", "import controller"], capture_output=True, cwd="/",
+                        timeout=60).returncode == 0
+    return prefix if ok else None
 
 
 @pytest.mark.parametrize("what", ["folder", "file", "root"])
 def test_unreadable_entry_is_an_error_not_a_deletion(what: str) -> None:
     prefix = _unprivileged()
     if prefix is None:
-        pytest.skip("root, and no setpriv to drop privileges")
+        pytest.skip("root, and no setpriv to drop privileges, or the checkout is not readable by another user")
     with tempfile.TemporaryDirectory() as tmp:  # pytest's tmp_path is private to root: the user must reach it
         _unreadable(Path(tmp), prefix, what)
 
