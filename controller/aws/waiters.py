@@ -3,7 +3,7 @@
 Per-object waiters are what hits AWS's rate limits first: 500 volumes waited on one by one at a
 one-second poll are 500 Describe calls a second. Here every wait for objects of one type, in one
 enterprise and region, joins one poller: whichever waiting thread finds a poll due makes it, for all
-the pending ids at once (an id filter, up to 200 ids a call), and every waiter reads its own object in
+the ids due at once (an id filter, up to 200 ids a call), and every waiter reads its own object in
 the answer. A poll starts as soon as none is in flight, so a lone wait costs what it did; waits that
 overlap (parallel creates) share polls. An object not ready yet is polled again with backoff (0.5 s,
 x1.5, at most 10 s); an id the answer lacks is "not visible yet" (eventual consistency), not an error.
@@ -27,6 +27,7 @@ from controller.errors import ResourceError
 
 MAX_IDS = 200  # EC2 filter values per call
 FIRST_DELAY, FACTOR, MAX_DELAY = 0.5, 1.5, 10.0
+BATCH_SLACK = 0.25  # a poll also takes the waits due within this many seconds
 
 
 @dataclass
@@ -80,9 +81,12 @@ class _Poller:
                         self.cond.wait(timeout=None if self.polling else due - now)
                         continue
                     self.polling = True
+                    # the waits that are due (or nearly): one that was just polled and is backing off is
+                    # not asked for again each time another is due (ids per call stay near the waits due)
+                    batch = [x for x in pending if x.due <= now + BATCH_SLACK]
                     self.cond.release()
                     try:
-                        found: dict[str, dict[str, Any]] | None = self.fetch(sorted({x.aws_id for x in pending}),
+                        found: dict[str, dict[str, Any]] | None = self.fetch(sorted({x.aws_id for x in batch}),
                                                                              w.address)
                         error = None
                     except ResourceError as e:
@@ -91,7 +95,7 @@ class _Poller:
                         self.cond.acquire()
                         self.polling = False
                         self.polls += 1
-                    self._settle(pending, found, error)
+                    self._settle(batch, found, error)
                     self.cond.notify_all()
             finally:
                 self.waits.remove(w)
