@@ -49,6 +49,8 @@ def seconds(text: str) -> float:
     if not (text.isascii() and math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"expected a number of seconds (e.g. 30 or 0.5), got {text!r}")
     return value
+
+
 def period(text: str) -> float:
     """A period option (resync, poll, lease): a finite number of seconds, more than 0 (0 would spin)."""
     value = seconds(text)

@@ -271,12 +271,12 @@ class LeaseKeeper:
         random.shuffle(free)
         self._acquire_all(free[:max(0, share - len(self.owned_leases()))], takeover=False, until=until)
 
-    def _acquire_all(self, names: list[str], takeover: bool, until: float | None = None) -> None:
+    def _acquire_all(self, names: list[str], takeover: bool, until: float) -> None:
         """All at once: one at a time, a slow endpoint made a tick outlast the leases it had just taken.
         A name lost to another replica's race is simply not held (a later tick looks again); so is one
         not tried before `until` (monotonic time)."""
         def take(n: str) -> Lease | dict[str, Any] | None:
-            if until is not None and time.monotonic() > until:
+            if time.monotonic() > until:
                 return None
             return self.table.acquire(n, self.seconds)
 

@@ -109,11 +109,13 @@ def walk(tasks: dict[str, Task], parallelism: int, on_done: Callable[[Outcome], 
                     left[j] -= 1
                     if outcome.status != "done" and k in need[j]:
                         pending.discard(j)
-                        t = tasks[j]
-                        detail = f"because {tasks[k].label} {outcome.status}"
-                        todo.append((j, t.fail("skipped", detail) if t.fail else Outcome(j, "", "skipped", detail)))
+                        todo.append((j, not_run(j, "skipped", f"because {tasks[k].label} {outcome.status}")))
                     elif left[j] == 0:
                         start(j)
+
+        def not_run(k: str, status: str, detail: str) -> Outcome:
+            t = tasks[k]
+            return t.fail(status, detail) if t.fail else Outcome(k, "", status, detail)
 
         def start(k: str) -> None:
             pending.discard(k)
@@ -127,9 +129,7 @@ def walk(tasks: dict[str, Task], parallelism: int, on_done: Callable[[Outcome], 
                 names = " -> ".join(c for c in [*cycle, cycle[0]])
                 pending.difference_update(cycle)  # each fails for the cycle, not skipped for another member
                 for c in cycle:
-                    t = tasks[c]
-                    detail = f"dependency cycle, nothing was done: {names}"
-                    finished(c, t.fail("failed", detail) if t.fail else Outcome(c, "", "failed", detail))
+                    finished(c, not_run(c, "failed", f"dependency cycle, nothing was done: {names}"))
                 continue
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for f in done:
@@ -137,9 +137,7 @@ def walk(tasks: dict[str, Task], parallelism: int, on_done: Callable[[Outcome], 
                 try:
                     outcome = f.result()
                 except Exception as e:  # a task must not lose its outcome (nor the others theirs)
-                    t = tasks[k]
-                    detail = f"internal error: {type(e).__name__}: {e}"
-                    outcome = t.fail("failed", detail) if t.fail else Outcome(k, "", "failed", detail)
+                    outcome = not_run(k, "failed", f"internal error: {type(e).__name__}: {e}")
                 finished(k, outcome)
     return results
 

@@ -321,6 +321,9 @@ class NatGateway(Kind):
 
     def observe(self, obs: Observation) -> list[Live]:
         out = []
+        eips: dict[str, list[dict[str, Any]]] = {}  # this enterprise's Elastic IPs by their address tag
+        for a in obs.owned(ADDRESSES):
+            eips.setdefault(tags_of(a).get(TAG_ADDRESS, ""), []).append(a)
         nats = obs.owned(NAT_GATEWAYS)
         for n in nats:
             if n.get("State") in ("deleted", "deleting", "failed"):
@@ -328,8 +331,7 @@ class NatGateway(Kind):
             allocs = [a.get("AllocationId") for a in n.get("NatGatewayAddresses", [])]
             address = tags_of(n).get(TAG_ADDRESS)
             # its own Elastic IP carries its tags (a reused PublicIp has a document of its own)
-            own_eips = [a["AllocationId"] for a in obs.owned(ADDRESSES)
-                        if address and tags_of(a).get(TAG_ADDRESS) == address]
+            own_eips = [a["AllocationId"] for a in eips.get(address, [])] if address else []
             live = self.live_from(self.name, n, n["NatGatewayId"],
                                   {"subnet": n.get("SubnetId"), "allocation": allocs[0] if allocs else None},
                                   refs=[n.get("SubnetId", ""), n.get("VpcId", "")], state=n.get("State"),
@@ -343,7 +345,7 @@ class NatGateway(Kind):
         for nid, node in obs.desired.items():
             if node.kind == self.name and nid not in made and not node.props.get("allocation"):
                 node.props["leftEips"] = [{"AllocationId": a["AllocationId"], "AssociationId": a.get("AssociationId")}
-                                          for a in obs.owned(ADDRESSES) if tags_of(a).get(TAG_ADDRESS) == nid]
+                                          for a in eips.get(nid, [])]
         return out
 
     def create(self, op: Op) -> Live:

@@ -19,7 +19,6 @@ import weakref
 from typing import Any
 
 from controller.aws import tags as tag_style
-from controller.aws.waiters import wait_for
 from controller.graph import Node, Ref
 from controller.kinds.base import (
     TAG_ADDRESS,
@@ -172,8 +171,8 @@ class Volume(Kind):
         vol = op.call("create volume", ec2.create_volume, **kw, ClientToken=client_token(node, op.props),
                       **self.tags_at_create(node))
         vid = vol["VolumeId"]
-        v = vol if vol.get("State") == "available" else wait_for(  # AWS answers "creating": wait (batched)
-            op.ctx, op.region, VOLUMES, vid, op.address, "volume available", ready=lambda v: v["State"] == "available",
+        v = vol if vol.get("State") == "available" else op.wait_for(  # AWS answers "creating": wait (batched)
+            VOLUMES, vid, "volume available", ready=lambda v: v["State"] == "available",
             failed=lambda v: "the volume went to state error" if v["State"] == "error" else None)
         return Live(id=node.id, kind=self.name, aws_id=vid, props=decode_volume(v, node),
                     tags=ownership_tags(node), attrs={"attachments": []})
@@ -247,9 +246,9 @@ def _detach(op: Op, volume_id: str, instance_id: str, device: str | None) -> Non
     if device:
         kw["Device"] = device
     op.call("detach volume", ec2.detach_volume, **kw, ok_not_found=True, retry_codes=["IncorrectState"])
-    wait_for(op.ctx, op.region, VOLUMES, volume_id, op.address, "volume detached",
-             ready=lambda v: not any(a["InstanceId"] == instance_id and a.get("State") in ATTACHED_STATES + (
-                 "detaching",) for a in v.get("Attachments") or []))
+    op.wait_for(VOLUMES, volume_id, "volume detached",
+                ready=lambda v: not any(a["InstanceId"] == instance_id and a.get("State") in ATTACHED_STATES + (
+                    "detaching",) for a in v.get("Attachments") or []))
 
 
 @register
@@ -292,9 +291,9 @@ class VolumeAttachment(Kind):
         att = op.call("attach volume", ec2.attach_volume, VolumeId=vid, InstanceId=iid, Device=device,
                       retry_codes=["IncorrectState", "InvalidVolume.NotFound", "InvalidInstanceID.NotFound"])
         if att.get("State") != "attached":  # AWS answers "attaching": wait (batched)
-            wait_for(op.ctx, op.region, VOLUMES, vid, op.address, "volume attached",
-                     ready=lambda v: any(a["InstanceId"] == iid and a.get("State") == "attached"
-                                         for a in v.get("Attachments") or []))
+            op.wait_for(VOLUMES, vid, "volume attached",
+                        ready=lambda v: any(a["InstanceId"] == iid and a.get("State") == "attached"
+                                            for a in v.get("Attachments") or []))
         if p["deleteOnTermination"]:  # AttachVolume leaves it false: only true needs a call
             self._delete_on_termination(op, iid, device, True)
         return Live(id=node.id, kind=self.name, aws_id=f"{vid}@{iid}", props=dict(p), tags=ownership_tags(node),
